@@ -1,0 +1,29 @@
+// Built-in plugin registry: resolves --plugins (all | none | comma list) to plugin instances.
+import type { Plugin } from './contract.ts';
+import { createQueryCounter } from './query-counter.ts';
+import { createAdminConsole } from './admin-console.ts';
+
+const BUILTINS: Record<string, () => Plugin> = {
+  'admin-console': createAdminConsole,
+  'query-counter': createQueryCounter,
+};
+
+export const PLUGIN_NAMES: readonly string[] = Object.keys(BUILTINS);
+
+export type PluginSpec = 'all' | 'none' | readonly string[];
+
+/** Parses the --plugins value; throws a clear error naming unknown plugins. */
+export function parsePluginSpec(value: string): PluginSpec {
+  const v = value.trim();
+  if (v === 'all' || v === '') return 'all';
+  if (v === 'none') return 'none';
+  const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(n in BUILTINS));
+  if (unknown.length) throw new Error(`unknown plugin(s): ${unknown.join(', ')}; known: ${PLUGIN_NAMES.join(', ')}, or all / none`);
+  return names;
+}
+
+export function createPlugins(spec: PluginSpec): Plugin[] {
+  const names = spec === 'all' ? PLUGIN_NAMES : spec === 'none' ? [] : spec;
+  return names.map((n) => BUILTINS[n]!());
+}

@@ -1,0 +1,70 @@
+// sqlcommenter tags (google.github.io/sqlcommenter/spec): a block comment at the end of the
+// statement holding key='value' pairs joined by commas, keys and values URL-encoded, and `'`
+// inside a value escaped as \'. Some ORMs put the comment in front of the statement instead,
+// so a leading comment counts when there is no trailing one.
+
+import { isSpace, skipSpace } from './comments.ts';
+
+export type Tags = Readonly<Record<string, string>>;
+
+export const NO_TAGS: Tags = Object.freeze({});
+
+/** The statement's sqlcommenter tags; NO_TAGS when it has none or the comment is malformed. */
+export function parseSqlCommenter(sql: string): Tags {
+  if (!sql.includes('/*')) return NO_TAGS;
+  const comment = trailingComment(sql) ?? leadingComment(sql);
+  return comment === undefined ? NO_TAGS : parseTags(comment);
+}
+
+/** Body of the block comment that ends the text, ignoring trailing whitespace and semicolons. */
+function trailingComment(sql: string): string | undefined {
+  let end = sql.length;
+  while (end > 0 && (isSpace(sql.charCodeAt(end - 1)) || sql.charCodeAt(end - 1) === 59)) end--;
+  if (!sql.startsWith('*/', end - 2)) return undefined;
+  // URL-encoding turns every `/` of a key or value into %2F, so tags never contain `/*`.
+  const start = sql.lastIndexOf('/*', end - 4);
+  return start < 0 ? undefined : sql.slice(start + 2, end - 2);
+}
+
+function leadingComment(sql: string): string | undefined {
+  const start = skipSpace(sql, 0);
+  if (!sql.startsWith('/*', start)) return undefined;
+  const end = sql.indexOf('*/', start + 2);
+  return end < 0 ? undefined : sql.slice(start + 2, end);
+}
+
+function parseTags(comment: string): Tags {
+  const entries: [string, string][] = [];
+  let i = skipSpace(comment, 0);
+  while (i < comment.length) {
+    const equals = comment.indexOf('=', i);
+    if (equals < 0 || comment.charCodeAt(equals + 1) !== 39) return NO_TAGS;
+    const key = comment.slice(i, equals).trim();
+    if (key === '') return NO_TAGS;
+    let value = '';
+    let j = equals + 2;
+    for (;;) {
+      if (j >= comment.length) return NO_TAGS;
+      const code = comment.charCodeAt(j);
+      if (code === 39) break;
+      if (code === 92 && j + 1 < comment.length) j++;
+      value += comment[j];
+      j++;
+    }
+    entries.push([decode(key), decode(value)]);
+    i = skipSpace(comment, j + 1);
+    if (i < comment.length) {
+      if (comment.charCodeAt(i) !== 44) return NO_TAGS;
+      i = skipSpace(comment, i + 1);
+    }
+  }
+  return entries.length === 0 ? NO_TAGS : Object.freeze(Object.fromEntries(entries));
+}
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,821 @@
+// One client connection and its upstream server connection.
+//
+// Bytes flow through FrameReaders in both directions. Without hooks the readers only walk
+// frame headers (to validate client frames and to see ReadyForQuery) and forward the chunks
+// as they are. With hooks, the session keeps a queue of the requests it sent upstream, in
+// order, so that every server response is matched to its request: that is how results are
+// attributed to statements, and how injected requests' responses are kept from the client.
+
+import type net from 'node:net';
+import type { ProxyCounters, QueryInfo, SessionInfo, StatementAnalysis } from '../plugins/contract.ts';
+import type { AnalyzedStatement } from './analyzer/index.ts';
+import { Be, FE_KIND, Fe, LARGE_MESSAGE_LIMIT, SMALL_MESSAGE_LIMIT, AuthCode } from './codec/codes.ts';
+import { FrameReader, Take, Verdict, type FrameVisitor } from './codec/frames.ts';
+import {
+  readBackendKeyData, readBindHead, readExecutePortal, readBindParams, readCommandTag, readParameterStatus, readParse, readQuery,
+  readSaslMechanisms, readSqlState, readTarget, rowsFromTag, ProtocolError,
+} from './codec/read.ts';
+import * as w from './codec/write.ts';
+import type { CancelKeys } from './cancel.ts';
+import { denySql, type HookHost, type QueryOutcome } from './hooks.ts';
+import type { ProxyOptions } from './options.ts';
+import { connectUpstream } from './upstream.ts';
+
+/** What a session needs from the proxy around it. */
+export interface SessionHost {
+  options: ProxyOptions;
+  hooks: HookHost;
+  cancelKeys: CancelKeys;
+  counters: ProxyCounters;
+  log: NonNullable<ProxyOptions['log']>;
+  closed(session: Session): void;
+}
+
+const enum Req {
+  Query,
+  Parse,
+  Bind,
+  Describe,
+  Execute,
+  Close,
+  Sync,
+  FunctionCall,
+}
+
+/** One execution of one statement, from onQuery to onResult. */
+interface Exec {
+  query: QueryInfo;
+  rows: number;
+  bytes: number;
+  deniedCode?: string;
+  deny?: NonNullable<QueryOutcome['deny']>;
+  done: boolean;
+}
+
+interface Pending {
+  req: Req;
+  /** Injected by the proxy: the client never sees its response. */
+  suppress: boolean;
+  /** Execute: the portal's execution. Query: its statements, `next` being the one running. */
+  exec: Exec | null;
+  execs: Exec[] | null;
+  next: number;
+}
+
+interface Prepared {
+  sql: string;
+  analysis: StatementAnalysis;
+  tags: Readonly<Record<string, string>>;
+  paramTypes: number[];
+}
+
+const EMPTY_TAGS: Readonly<Record<string, string>> = Object.freeze({});
+const ADMIN_SHUTDOWN = w.errorResponse({ severity: 'FATAL', code: '57P01', message: 'terminating connection because the HeliosDB proxy is shutting down' });
+
+export class Session {
+  readonly info: SessionInfo;
+  phase: 'connecting' | 'auth' | 'ready' | 'closing' = 'connecting';
+  txStatus: 'I' | 'T' | 'E' = 'I';
+  queries = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Queries, Syncs and FunctionCalls sent upstream and not yet answered by ReadyForQuery. */
+  private outstanding = 0;
+  private upstream: net.Socket | null = null;
+  upstreamTls = false;
+  connectSeconds = 0;
+  serverPid = 0;
+  private serverKey: Buffer | null = null;
+  private proxyPid = 0;
+  protocolVersion: string;
+  private draining = false;
+  private closed = false;
+  /** The client's own Terminate went upstream: the server closes without another. */
+  private clientTerminated = false;
+  /** onConnect ran: the client authenticated. */
+  private connected = false;
+  private serverSentFatal = false;
+
+  private readonly hooks: HookHost;
+  private readonly tracks: boolean;
+  private readonly fromClient: FrameReader;
+  private readonly fromServer: FrameReader;
+  private readonly pending: Pending[] = [];
+  private head = 0;
+  private readonly statements = new Map<string, Prepared>();
+  private readonly portals = new Map<string, Exec>();
+  private readonly maxMessage: number;
+  private readonly maxDecodedBind: number;
+
+  constructor(
+    private readonly host: SessionHost,
+    private readonly client: net.Socket,
+    id: number,
+    params: Map<string, string>,
+    minorVersion: number,
+    clientAddress: string,
+    clientTls: boolean,
+  ) {
+    const user = params.get('user') ?? '';
+    this.info = {
+      id,
+      user,
+      database: params.get('database') ?? user,
+      applicationName: params.get('application_name') ?? '',
+      clientAddress,
+      tls: clientTls,
+      connectedAt: Date.now(),
+      state: new Map(),
+    };
+    this.protocolVersion = `3.${minorVersion}`;
+    this.hooks = host.hooks;
+    this.tracks = host.hooks.tracks;
+    this.maxMessage = host.options.maxMessageBytes ?? LARGE_MESSAGE_LIMIT;
+    this.maxDecodedBind = host.options.maxDecodedBindBytes ?? 1 << 20;
+    this.fromClient = new FrameReader(this.clientVisitor());
+    this.fromServer = new FrameReader(this.serverVisitor());
+  }
+
+  get idle(): boolean {
+    return this.phase === 'ready' && this.outstanding === 0 && this.txStatus === 'I' && this.fromClient.atBoundary && !this.fromClient.isPaused;
+  }
+
+  get viewState(): 'startup' | 'idle' | 'active' | 'closing' {
+    if (this.phase === 'closing') return 'closing';
+    if (this.phase !== 'ready') return 'startup';
+    return this.outstanding > 0 || this.txStatus !== 'I' ? 'active' : 'idle';
+  }
+
+  /** Connects upstream and forwards the client's startup packet, byte for byte. */
+  async start(startupPacket: Buffer, early: Buffer | null): Promise<void> {
+    const { options, counters } = this.host;
+    this.client.on('error', () => this.close());
+    this.client.on('close', () => this.close());
+    let conn;
+    try {
+      conn = await connectUpstream(options.upstream, options.connectTimeoutMs ?? 10_000);
+    } catch (err) {
+      counters.upstreamConnectErrors++;
+      options.onUpstreamConnect?.(0, false);
+      const e = err as Error & { sqlstate?: string };
+      this.host.log('warn', 'upstream connect failed', { session: this.info.id, error: e.message });
+      this.failClient(e.sqlstate ?? '08001', e.message);
+      return;
+    }
+    if (this.phase === 'closing') {
+      conn.socket.destroy();
+      return;
+    }
+    options.onUpstreamConnect?.(conn.seconds, true);
+    this.connectSeconds = conn.seconds;
+    this.upstream = conn.socket;
+    this.upstreamTls = conn.tls;
+    counters.serversActive++;
+    this.phase = 'auth';
+    const up = conn.socket;
+    up.on('data', (chunk: Buffer) => this.onServerData(chunk));
+    up.on('error', (err) => this.host.log('debug', 'upstream socket error', { session: this.info.id, error: err.message }));
+    up.on('close', () => this.onUpstreamClosed());
+    up.write(startupPacket);
+    this.client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    if (early) this.onClientData(early);
+    this.client.resume();
+  }
+
+  // ---- client -> server --------------------------------------------------------------
+
+  private onClientData(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    this.host.counters.bytesFromClients += chunk.length;
+    this.fromClient.push(chunk);
+    this.flushUpstream();
+  }
+
+  private flushUpstream(): void {
+    const out = this.fromClient.out;
+    if (out.length === 0) return;
+    const up = this.upstream;
+    if (up === null || up.destroyed) {
+      out.length = 0;
+      return;
+    }
+    let ok = true;
+    if (out.length === 1) ok = up.write(out[0]!);
+    else {
+      up.cork();
+      for (const b of out) ok = up.write(b);
+      up.uncork();
+    }
+    out.length = 0;
+    if (!ok) {
+      this.client.pause();
+      up.once('drain', () => this.client.resume());
+    }
+  }
+
+  private clientVisitor(): FrameVisitor {
+    return {
+      header: (type, length) => {
+        const kind = FE_KIND[type]!;
+        if (kind === 0) return this.protocolViolation(`invalid frontend message type ${type}`);
+        if (length < 4 || length > (kind === 1 ? SMALL_MESSAGE_LIMIT : this.maxMessage)) {
+          return this.protocolViolation(`invalid message length ${length} for message type "${String.fromCharCode(type)}"`);
+        }
+        if (!this.tracks) {
+          if (type === Fe.Query || type === Fe.Sync || type === Fe.FunctionCall) {
+            this.outstanding++;
+            if (type === Fe.Query) {
+              this.queries++;
+              this.host.counters.queries++;
+            }
+          } else if (type === Fe.Terminate) this.clientTerminated = true;
+          return Take.Pass;
+        }
+        switch (type) {
+          case Fe.Query:
+          case Fe.Parse:
+            return length + 1 > this.maxDecodedBind ? Take.Prefix : Take.Whole;
+          case Fe.Bind:
+            return length + 1 > this.maxDecodedBind ? Take.Prefix : Take.Whole;
+          case Fe.Execute:
+          case Fe.Describe:
+          case Fe.Close:
+          case Fe.Sync:
+            return Take.Whole;
+          case Fe.FunctionCall:
+            this.enqueue(Req.FunctionCall, false, null, null);
+            this.outstanding++;
+            return Take.Pass;
+          case Fe.Terminate:
+            this.clientTerminated = true;
+            return Take.Pass;
+          default:
+            return Take.Pass;
+        }
+      },
+      whole: (frame) => {
+        try {
+          return this.onClientFrame(frame);
+        } catch (err) {
+          if (err instanceof ProtocolError) {
+            this.protocolViolation(err.message);
+            return Verdict.Drop;
+          }
+          throw err;
+        }
+      },
+      prefix: (head, total) => this.onOversizedClientFrame(head, total),
+    };
+  }
+
+  private onClientFrame(frame: Buffer): Verdict {
+    switch (frame[0]) {
+      case Fe.Query:
+        return this.onQuery(frame);
+      case Fe.Parse: {
+        const p = readParse(frame);
+        const a = this.hooks.analyzer!.analyzeStatement(p.sql);
+        this.statements.set(p.name, { sql: p.sql, analysis: a.analysis, tags: a.tags, paramTypes: p.paramTypes });
+        this.enqueue(Req.Parse, false, null, null);
+        return Verdict.Forward;
+      }
+      case Fe.Bind:
+        return this.onBind(frame, readBindHead(frame), true);
+      case Fe.Execute: {
+        this.enqueue(Req.Execute, false, this.portals.get(readExecutePortal(frame)) ?? null, null);
+        return Verdict.Forward;
+      }
+      case Fe.Describe:
+        this.enqueue(Req.Describe, false, null, null);
+        return Verdict.Forward;
+      case Fe.Close: {
+        const t = readTarget(frame);
+        if (t.type === 0x53) this.statements.delete(t.name);
+        else this.portals.delete(t.name);
+        this.enqueue(Req.Close, false, null, null);
+        return Verdict.Forward;
+      }
+      case Fe.Sync:
+        this.enqueue(Req.Sync, false, null, null);
+        this.outstanding++;
+        return Verdict.Forward;
+    }
+    return Verdict.Forward;
+  }
+
+  /** Frames too large to buffer: hooks see the statement as too large to analyze. */
+  private onOversizedClientFrame(head: Buffer, total: number): boolean {
+    try {
+      if (head[0] === Fe.Bind) {
+        const v = this.onBind(head, readBindHead(head), false);
+        return v === Verdict.Forward;
+      }
+      const sql = `<${total} bytes, too large to analyze>`;
+      const unknown: StatementAnalysis = { kind: 'UNKNOWN', reads: [], writes: [], fingerprint: '', normalized: '', error: 'statement too large to analyze' };
+      if (head[0] === Fe.Parse) {
+        const name = head.toString('utf8', 5, Math.max(5, head.indexOf(0, 5)));
+        this.statements.set(name, { sql, analysis: unknown, tags: EMPTY_TAGS, paramTypes: [] });
+        this.enqueue(Req.Parse, false, null, null);
+        return true;
+      }
+      // A simple Query too large to analyze: decide on it as UNKNOWN, and stream it through.
+      const exec = this.newExec({ text: sql, start: 0, end: 0, analysis: unknown, tags: EMPTY_TAGS }, 'simple', 0);
+      const out = this.hooks.decide(exec.query);
+      this.queries++;
+      this.outstanding++;
+      if (out instanceof Promise || out.deny || out.sql !== undefined) {
+        // Refusing is the only safe answer we can give without reading it.
+        const deny = out instanceof Promise || !out.deny
+          ? { sqlstate: '54000', message: `statement of ${total} bytes is too large for HeliosDB plugins to inspect` }
+          : out.deny;
+        exec.deny = deny;
+        exec.deniedCode = deny.sqlstate;
+        this.enqueue(Req.Query, false, null, [exec]);
+        this.fromClient.emit(w.query(denySql(deny.sqlstate)));
+        return false;
+      }
+      this.sendNotices(out);
+      this.enqueue(Req.Query, false, null, [exec]);
+      return true;
+    } catch (err) {
+      this.protocolViolation(err instanceof Error ? err.message : String(err));
+      return false;
+    }
+  }
+
+  private newExec(st: AnalyzedStatement, protocol: 'simple' | 'extended', index: number, extra?: Partial<QueryInfo>): Exec {
+    const a = st.analysis;
+    const query: QueryInfo = {
+      kind: a.kind,
+      subkind: a.subkind,
+      reads: a.reads,
+      writes: a.writes,
+      fingerprint: a.fingerprint,
+      normalized: a.normalized,
+      error: a.error,
+      session: this.info,
+      text: st.text,
+      tags: st.tags,
+      protocol,
+      index,
+      state: new Map(),
+      startedAt: 0n,
+      ...extra,
+    };
+    return { query, rows: 0, bytes: 0, done: false };
+  }
+
+  private onQuery(frame: Buffer): Verdict {
+    const sql = readQuery(frame);
+    const stmts = this.hooks.analyzer!.analyzeQuery(sql);
+    this.queries++;
+    this.outstanding++;
+    const execs = stmts.map((st, i) => this.newExec(st, 'simple', i));
+    const outcomes: QueryOutcome[] = [];
+    const r = this.decideAll(execs, 0, outcomes);
+    if (r === null) return this.sendQuery(frame, sql, stmts, execs, outcomes);
+    this.host.counters.queries++;
+    r.then(
+      () => {
+        if (this.phase === 'closing') return;
+        this.sendQuery(null, sql, stmts, execs, outcomes);
+        this.continueClient();
+      },
+      (err: unknown) => this.internalError(err),
+    );
+    return Verdict.Pause;
+  }
+
+  /** Runs onQuery for each statement in order until one is denied; null when all were synchronous. */
+  private decideAll(execs: Exec[], from: number, outcomes: QueryOutcome[]): Promise<void> | null {
+    for (let i = from; i < execs.length; i++) {
+      const o = this.hooks.decide(execs[i]!.query);
+      if (o instanceof Promise) {
+        return o.then((res) => {
+          outcomes[i] = res;
+          if (res.deny) return;
+          return this.decideAll(execs, i + 1, outcomes) ?? undefined;
+        });
+      }
+      outcomes[i] = o;
+      if (o.deny) return null;
+    }
+    return null;
+  }
+
+  private sendQuery(frame: Buffer | null, sql: string, stmts: readonly AnalyzedStatement[], execs: Exec[], outcomes: QueryOutcome[]): Verdict {
+    if (frame !== null) this.host.counters.queries++;
+    let changed = false;
+    let text = '';
+    let cursor = 0;
+    let count = execs.length;
+    for (let i = 0; i < outcomes.length; i++) {
+      const o = outcomes[i]!;
+      this.sendNotices(o);
+      if (o.deny) {
+        const e = execs[i]!;
+        e.deny = o.deny;
+        e.deniedCode = o.deny.sqlstate;
+        text += sql.slice(cursor, stmts[i]!.start) + denySql(o.deny.sqlstate);
+        cursor = sql.length;
+        count = i + 1;
+        changed = true;
+        this.host.counters.denied++;
+        break;
+      }
+      if (o.sql !== undefined) {
+        text += sql.slice(cursor, stmts[i]!.start) + o.sql;
+        cursor = stmts[i]!.end;
+        changed = true;
+      }
+    }
+    const run = count === execs.length ? execs : execs.slice(0, count);
+    const now = process.hrtime.bigint();
+    for (const e of run) e.query.startedAt = now;
+    this.enqueue(Req.Query, false, null, run);
+    if (!changed && frame !== null) return Verdict.Forward;
+    this.fromClient.emit(changed ? w.query(text + sql.slice(cursor)) : w.query(sql));
+    return Verdict.Drop;
+  }
+
+  private sendNotices(o: QueryOutcome): void {
+    if (o.notices === undefined) return;
+    for (const n of o.notices) this.client.write(n);
+  }
+
+  /** `whole` is false for a Bind too large to decode: hooks get no parameters, and it cannot be rewritten. */
+  private onBind(frame: Buffer, head: { portal: string; statement: string; restOffset: number }, whole: boolean): Verdict {
+    const prep = this.statements.get(head.statement);
+    if (prep === undefined) {
+      // Unknown statement: the server will say so.
+      this.enqueue(Req.Bind, false, null, null);
+      return Verdict.Forward;
+    }
+    let extra: Partial<QueryInfo> = { statementName: head.statement };
+    if (whole) {
+      const p = readBindParams(frame, head.restOffset);
+      extra = { statementName: head.statement, params: p.values, paramFormats: p.formats };
+    }
+    const exec = this.newExec({ text: prep.sql, start: 0, end: 0, analysis: prep.analysis, tags: prep.tags }, 'extended', 0, extra);
+    this.queries++;
+    const o = this.hooks.decide(exec.query);
+    if (o instanceof Promise) {
+      if (!whole) {
+        exec.deny = { sqlstate: '54000', message: 'Bind message too large for an asynchronous HeliosDB plugin decision' };
+        return this.denyBind(exec);
+      }
+      this.host.counters.queries++;
+      o.then(
+        (res) => {
+          if (this.phase === 'closing') return;
+          if (this.applyBind(frame, head, prep, exec, res) === Verdict.Forward) this.fromClient.emit(frame);
+          this.continueClient();
+        },
+        (err: unknown) => this.internalError(err),
+      );
+      return Verdict.Pause;
+    }
+    this.host.counters.queries++;
+    if (!whole && o.sql !== undefined) {
+      exec.deny = { sqlstate: '54000', message: 'Bind message too large for HeliosDB to rewrite its statement' };
+      return this.denyBind(exec);
+    }
+    return this.applyBind(frame, head, prep, exec, o);
+  }
+
+  private applyBind(frame: Buffer, head: { portal: string; restOffset: number }, prep: Prepared, exec: Exec, o: QueryOutcome): Verdict {
+    this.sendNotices(o);
+    if (o.deny) {
+      exec.deny = o.deny;
+      this.host.counters.denied++;
+      return this.denyBind(exec);
+    }
+    exec.query.startedAt = process.hrtime.bigint();
+    this.portals.set(head.portal, exec);
+    if (o.sql === undefined) {
+      this.enqueue(Req.Bind, false, exec, null);
+      return Verdict.Forward;
+    }
+    // Rewrite: parse the new text as the unnamed statement and bind the client's portal to it.
+    this.enqueue(Req.Parse, true, null, null);
+    this.fromClient.emit(w.parse('', o.sql, prep.paramTypes));
+    this.enqueue(Req.Bind, false, exec, null);
+    this.fromClient.emit(w.rebind(frame, head.portal, '', head.restOffset));
+    return Verdict.Drop;
+  }
+
+  /**
+   * In place of the Bind, the server runs a statement that raises the deny's SQLSTATE: it
+   * answers with ErrorResponse where the client expects BindComplete, skips the client's
+   * messages until Sync, and its transaction is aborted as by any failed statement.
+   */
+  private denyBind(exec: Exec): Verdict {
+    const code = exec.deny!.sqlstate;
+    exec.deniedCode = code;
+    // The injected Parse and Bind carry the execution too: in an aborted transaction they fail first (25P02).
+    this.enqueue(Req.Parse, true, exec, null);
+    this.fromClient.emit(w.parse('', denySql(code)));
+    this.enqueue(Req.Bind, true, exec, null);
+    this.fromClient.emit(w.bindEmpty('', ''));
+    this.enqueue(Req.Execute, false, exec, null);
+    this.fromClient.emit(w.execute(''));
+    return Verdict.Drop;
+  }
+
+  private continueClient(): void {
+    this.flushUpstream();
+    this.fromClient.resume();
+    this.flushUpstream();
+  }
+
+  private enqueue(req: Req, suppress: boolean, exec: Exec | null, execs: Exec[] | null): void {
+    this.pending.push({ req, suppress, exec, execs, next: 0 });
+  }
+
+  // ---- server -> client --------------------------------------------------------------
+
+  private onServerData(chunk: Buffer): void {
+    this.bytesOut += chunk.length;
+    this.host.counters.bytesFromServers += chunk.length;
+    this.fromServer.push(chunk);
+    const out = this.fromServer.out;
+    if (out.length === 0) return;
+    const c = this.client;
+    let ok = true;
+    if (out.length === 1) ok = c.write(out[0]!);
+    else {
+      c.cork();
+      for (const b of out) ok = c.write(b);
+      c.uncork();
+    }
+    out.length = 0;
+    if (!ok && this.upstream) {
+      const up = this.upstream;
+      up.pause();
+      c.once('drain', () => up.resume());
+    }
+    if (this.draining && this.idle) this.close(ADMIN_SHUTDOWN);
+  }
+
+  private serverVisitor(): FrameVisitor {
+    return {
+      header: (type, length) => {
+        if (this.phase !== 'ready') return Take.Whole;
+        if (!this.tracks) {
+          return type === Be.ReadyForQuery || type === Be.ParameterStatus || type === Be.ErrorResponse ? Take.Whole : Take.Pass;
+        }
+        switch (type) {
+          case Be.DataRow:
+          case Be.CopyData: {
+            const e = this.current();
+            if (e !== null) {
+              e.rows += type === Be.DataRow ? 1 : 0;
+              e.bytes += length + 1;
+            }
+            return Take.Pass;
+          }
+          case Be.NoticeResponse:
+          case Be.NotificationResponse:
+          case Be.FunctionCallResponse:
+          case Be.CopyDone:
+            return Take.Pass;
+          default:
+            return Take.Whole;
+        }
+      },
+      whole: (frame) => (this.phase === 'ready' ? this.onServerFrame(frame) : this.onStartupFrame(frame)),
+      prefix: () => true,
+    };
+  }
+
+  private onStartupFrame(frame: Buffer): Verdict {
+    switch (frame[0]) {
+      case Be.Authentication:
+        if (frame.readInt32BE(5) === AuthCode.SASL) {
+          // Channel binding would bind to the proxy's TLS certificate, not the server's, so the
+          // -PLUS mechanisms cannot succeed through a proxy; offering them breaks libpq's prefer.
+          const mechs = readSaslMechanisms(frame);
+          const usable = mechs.filter((m) => !m.endsWith('-PLUS'));
+          if (usable.length !== mechs.length && usable.length > 0) {
+            this.fromServer.emit(w.authenticationSasl(usable));
+            return Verdict.Drop;
+          }
+        }
+        return Verdict.Forward;
+      case Be.BackendKeyData: {
+        const k = readBackendKeyData(frame);
+        this.serverPid = k.pid;
+        this.serverKey = Buffer.from(k.key);
+        const mine = this.host.cancelKeys.issue(this, k.key.length);
+        this.proxyPid = mine.pid;
+        this.fromServer.emit(w.backendKeyData(mine.pid, mine.key));
+        return Verdict.Drop;
+      }
+      case Be.ParameterStatus:
+        this.onParameterStatus(frame);
+        return Verdict.Forward;
+      case Be.ReadyForQuery:
+        this.txStatus = String.fromCharCode(frame[5]!) as 'I' | 'T' | 'E';
+        this.phase = 'ready';
+        this.connected = true;
+        this.hooks.connect(this.info);
+        return Verdict.Forward;
+      case Be.NegotiateProtocolVersion:
+        this.protocolVersion = `3.${frame.readInt32BE(5) & 0xffff}`;
+        return Verdict.Forward;
+      case Be.ErrorResponse:
+        this.serverSentFatal = true;
+        return Verdict.Forward;
+    }
+    return Verdict.Forward;
+  }
+
+  private onParameterStatus(frame: Buffer): void {
+    const [name, value] = readParameterStatus(frame);
+    if (name === 'application_name') this.info.applicationName = value;
+  }
+
+  /** The request whose response is arriving: the first not yet answered. */
+  private current(): Exec | null {
+    const p = this.pending[this.head];
+    if (p === undefined) return null;
+    if (p.execs !== null) return p.execs[p.next] ?? null;
+    return p.exec;
+  }
+
+  private pop(): Pending | undefined {
+    const p = this.pending[this.head];
+    if (p === undefined) return undefined;
+    this.head++;
+    if (this.head === this.pending.length) {
+      this.pending.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024) {
+      this.pending.splice(0, this.head);
+      this.head = 0;
+    }
+    return p;
+  }
+
+  private onServerFrame(frame: Buffer): Verdict {
+    const type = frame[0]!;
+    if (!this.tracks) {
+      if (type === Be.ReadyForQuery) {
+        this.txStatus = String.fromCharCode(frame[5]!) as 'I' | 'T' | 'E';
+        if (this.outstanding > 0) this.outstanding--;
+      } else if (type === Be.ParameterStatus) this.onParameterStatus(frame);
+      else if (isFatal(frame)) this.serverSentFatal = true;
+      return Verdict.Forward;
+    }
+    switch (type) {
+      case Be.ReadyForQuery: {
+        this.txStatus = String.fromCharCode(frame[5]!) as 'I' | 'T' | 'E';
+        if (this.outstanding > 0) this.outstanding--;
+        // Everything up to the Sync/Query/FunctionCall this answers is settled.
+        for (let p = this.pop(); p !== undefined; p = this.pop()) {
+          if (p.req === Req.Sync || p.req === Req.Query || p.req === Req.FunctionCall) break;
+        }
+        return Verdict.Forward;
+      }
+      case Be.CommandComplete:
+      case Be.EmptyQueryResponse:
+        this.completeStatement(type === Be.CommandComplete ? readCommandTag(frame) : '', undefined, undefined);
+        return Verdict.Forward;
+      case Be.ErrorResponse:
+        return this.onServerError(frame);
+      case Be.ParseComplete:
+      case Be.BindComplete:
+      case Be.CloseComplete:
+      case Be.NoData:
+      case Be.PortalSuspended: {
+        const p = this.pop();
+        return p !== undefined && p.suppress ? Verdict.Drop : Verdict.Forward;
+      }
+      case Be.RowDescription: {
+        if (this.pending[this.head]?.req === Req.Describe) this.pop();
+        return Verdict.Forward;
+      }
+      case Be.ParameterStatus:
+        this.onParameterStatus(frame);
+        return Verdict.Forward;
+    }
+    return Verdict.Forward;
+  }
+
+  private completeStatement(tag: string, sqlstate: string | undefined, message: string | undefined): Exec | null {
+    const p = this.pending[this.head];
+    if (p === undefined) return null;
+    let e: Exec | null;
+    if (p.execs !== null) {
+      e = p.execs[p.next] ?? null;
+      p.next = sqlstate === undefined ? p.next + 1 : p.execs.length;
+    } else {
+      e = p.exec;
+      if (p.req === Req.Execute) this.pop();
+    }
+    if (e === null || e.done) return e;
+    e.done = true;
+    const rows = tag === '' ? e.rows : rowsFromTag(tag) || e.rows;
+    this.hooks.result({
+      query: e.query,
+      commandTag: tag,
+      rows,
+      bytes: e.bytes,
+      durationSeconds: e.query.startedAt === 0n ? 0 : Number(process.hrtime.bigint() - e.query.startedAt) / 1e9,
+      sqlstate,
+      errorMessage: message,
+      denied: e.deny !== undefined && sqlstate === e.deniedCode,
+    });
+    return e;
+  }
+
+  private onServerError(frame: Buffer): Verdict {
+    const sqlstate = readSqlState(frame);
+    if (isFatal(frame)) this.serverSentFatal = true;
+    const p = this.pending[this.head];
+    const e = this.current();
+    const denied = e !== null && e.deny !== undefined && sqlstate === e.deniedCode;
+    this.completeStatement('', sqlstate, denied ? e!.deny!.message : undefined);
+    if (p !== undefined && p.execs === null) {
+      // Extended protocol: the server now skips everything until Sync.
+      while (this.head < this.pending.length && this.pending[this.head]!.req !== Req.Sync && this.pending[this.head]!.req !== Req.FunctionCall && this.pending[this.head]!.req !== Req.Query) this.pop();
+    }
+    if (!denied) return Verdict.Forward;
+    const d = e!.deny!;
+    this.fromServer.emit(w.errorResponse({ severity: 'ERROR', code: d.sqlstate, message: d.message, detail: d.detail }));
+    return Verdict.Drop;
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------
+
+  private protocolViolation(message: string): -1 {
+    this.host.counters.protocolErrors++;
+    this.host.log('warn', 'client protocol violation', { session: this.info.id, error: message });
+    this.flushUpstream();
+    this.close(w.errorResponse({ severity: 'FATAL', code: '08P01', message }));
+    return -1;
+  }
+
+  private internalError(err: unknown): void {
+    this.host.log('error', 'session failed', { session: this.info.id, error: err instanceof Error ? err.stack : String(err) });
+    this.close(w.errorResponse({ severity: 'FATAL', code: 'XX000', message: 'internal error in HeliosDB proxy' }));
+  }
+
+  private failClient(sqlstate: string, message: string): void {
+    this.close(w.errorResponse({ severity: 'FATAL', code: sqlstate, message }));
+  }
+
+  private onUpstreamClosed(): void {
+    if (this.phase === 'closing' || this.clientTerminated) return this.close();
+    this.host.log('warn', 'upstream closed the connection', { session: this.info.id });
+    if (this.serverSentFatal) return this.close();
+    this.close(w.errorResponse({ severity: 'FATAL', code: '08006', message: 'server closed the connection unexpectedly' }));
+  }
+
+  /** Stop when idle: now if idle, otherwise at the next ReadyForQuery that leaves it idle. */
+  drain(): void {
+    this.draining = true;
+    if (this.idle || this.phase === 'connecting' || this.phase === 'auth') this.close(ADMIN_SHUTDOWN);
+  }
+
+  /** Ends the session; with `last`, the client receives it (an ErrorResponse) first. */
+  close(last?: Buffer): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.phase = 'closing';
+    if (last && this.client.writable) this.client.end(last);
+    else this.client.end();
+    // end() lets queued writes go out; destroy() stops a client that never reads.
+    setTimeout(() => this.client.destroy(), 5_000).unref();
+    const up = this.upstream;
+    if (up !== null) {
+      if (this.clientTerminated) up.end();
+      else if (!up.destroyed && up.writable && this.fromClient.atBoundary) up.end(w.TERMINATE);
+      else up.destroy();
+      this.host.counters.serversActive--;
+      this.upstream = null;
+    }
+    if (this.proxyPid !== 0) this.host.cancelKeys.revoke(this.proxyPid);
+    if (this.connected) this.hooks.disconnect(this.info);
+    this.host.closed(this);
+  }
+
+  cancelUpstream(): void {
+    const key = this.serverKey;
+    if (key === null) return;
+    connectUpstream(this.host.options.upstream, this.host.options.connectTimeoutMs ?? 10_000).then(
+      ({ socket }) => {
+        socket.on('error', () => socket.destroy());
+        socket.end(w.cancelRequest(this.serverPid, key));
+      },
+      (err: Error) => this.host.log('warn', 'cancel request could not reach the server', { session: this.info.id, error: err.message }),
+    );
+  }
+}
+
+/** ErrorResponse with severity FATAL or PANIC: the server closes the connection after it. */
+function isFatal(frame: Buffer): boolean {
+  if (frame[0] !== Be.ErrorResponse) return false;
+  // The first field is severity ('S'), e.g. "SFATAL\0".
+  return frame[5] === 0x53 && (frame[6] === 0x46 || frame[6] === 0x50);
+}

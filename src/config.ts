@@ -1,0 +1,225 @@
+// The configuration model: resolves every key from flags > environment > JSON file > defaults, and validates it.
+import { existsSync, readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { dirname, resolve } from 'node:path';
+import type { Plugin } from '../plugins/contract.ts';
+import { parsePluginSpec, type PluginSpec } from '../plugins/index.ts';
+import type { ProxyOptions, TlsTermination, UpstreamTarget } from '../proxy/options.ts';
+import { UserError } from './errors.ts';
+import { LOG_LEVELS, type LogLevel } from './log.ts';
+import { parseUpstreamUrl, type UpstreamConnection } from './upstream-url.ts';
+
+interface KeySpec {
+  flag: string;
+  env: string;
+  default?: string;
+  /** Relative paths in the config file are taken relative to the file, not the working directory. */
+  path?: boolean;
+}
+
+export const CONFIG_KEYS = {
+  upstream: { flag: 'upstream', env: 'HELIOS_UPSTREAM' },
+  listen: { flag: 'listen', env: 'HELIOS_LISTEN', default: '127.0.0.1:6432' },
+  http: { flag: 'http', env: 'HELIOS_HTTP', default: '127.0.0.1:9187' },
+  plugins: { flag: 'plugins', env: 'HELIOS_PLUGINS', default: 'all' },
+  data: { flag: 'data', env: 'HELIOS_DATA', default: './.helios', path: true },
+  tlsCert: { flag: 'tls-cert', env: 'HELIOS_TLS_CERT', path: true },
+  tlsKey: { flag: 'tls-key', env: 'HELIOS_TLS_KEY', path: true },
+  drainTimeout: { flag: 'drain-timeout', env: 'HELIOS_DRAIN_TIMEOUT', default: '30' },
+  maxMessageBytes: { flag: 'max-message-bytes', env: 'HELIOS_MAX_MESSAGE_BYTES' },
+  logLevel: { flag: 'log-level', env: 'HELIOS_LOG_LEVEL', default: 'info' },
+} as const satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+export const CONFIG_FILE_ENV = 'HELIOS_CONFIG';
+export const DEFAULT_CONFIG_FILE = 'helios.json';
+
+export interface Address {
+  host: string;
+  port: number;
+}
+
+export interface HeliosConfig {
+  upstream?: UpstreamConnection;
+  listen: Address;
+  http: Address;
+  plugins: PluginSpec;
+  /** Absolute path of the data directory (embedded PostgreSQL lives in <data>/pg). */
+  data: string;
+  /** Client TLS termination material, read from tlsCert / tlsKey. */
+  tls?: TlsTermination;
+  drainTimeoutSeconds: number;
+  maxMessageBytes?: number;
+  logLevel: LogLevel;
+  /** The config file that was read, if any. */
+  file?: string;
+}
+
+export interface ConfigSources {
+  /** Values from command-line flags, by config key. */
+  flags?: Partial<Record<ConfigKey, string>>;
+  /** --config FILE; wins over HELIOS_CONFIG. */
+  configFile?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** A raw value and where it came from, so errors can point at the flag, variable or file key to fix. */
+interface Raw {
+  value: string;
+  source: string;
+}
+
+function readConfigFile(path: string, explicit: boolean): Record<string, unknown> | undefined {
+  if (!explicit && !existsSync(path)) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UserError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new UserError(`config file ${path} must contain a JSON object`);
+  }
+  const unknown = Object.keys(parsed).filter((k) => !(k in CONFIG_KEYS));
+  if (unknown.length) {
+    throw new UserError(`config file ${path}: unknown key(s) ${unknown.join(', ')}; known: ${Object.keys(CONFIG_KEYS).join(', ')}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function fileValue(file: Record<string, unknown>, key: ConfigKey, path: string): Raw | undefined {
+  const v = file[key];
+  const source = `${path}: "${key}"`;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string') return { value: v, source };
+  if (typeof v === 'number') return { value: String(v), source };
+  if (key === 'plugins' && Array.isArray(v) && v.every((p) => typeof p === 'string')) return { value: v.join(','), source };
+  throw new UserError(`${source} must be a ${key === 'plugins' ? 'string or array of strings' : 'string or number'}`);
+}
+
+function invalid(raw: Raw, expected: string): UserError {
+  return new UserError(`invalid ${raw.source} "${raw.value}": ${expected}`);
+}
+
+export function parseAddress(raw: Raw): Address {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(raw.value) ?? /^([^:[\]]+):(\d+)$/.exec(raw.value);
+  if (!m) throw invalid(raw, 'expected HOST:PORT, e.g. 127.0.0.1:6432 or [::1]:6432');
+  const port = Number(m[2]);
+  if (port > 65535) throw invalid(raw, 'port must be between 0 and 65535');
+  return { host: m[1]!, port };
+}
+
+function parseNumber(raw: Raw, opts: { integer: boolean; min: number }): number {
+  const n = Number(raw.value);
+  if (raw.value.trim() === '' || !Number.isFinite(n) || (opts.integer && !Number.isInteger(n)) || n < opts.min) {
+    throw invalid(raw, `expected ${opts.integer ? 'an integer' : 'a number'} >= ${opts.min}`);
+  }
+  return n;
+}
+
+function readPem(raw: Raw): string {
+  try {
+    return readFileSync(raw.value, 'utf8');
+  } catch (err) {
+    throw new UserError(`cannot read ${raw.source} file "${raw.value}": ${(err as Error).message}`);
+  }
+}
+
+function loadTls(certRaw: Raw | undefined, keyRaw: Raw | undefined): TlsTermination | undefined {
+  if (!certRaw && !keyRaw) return undefined;
+  if (!certRaw || !keyRaw) throw new UserError('tlsCert and tlsKey must be set together (--tls-cert / --tls-key)');
+  const tls = { cert: readPem(certRaw), key: readPem(keyRaw) };
+  try {
+    createSecureContext(tls);
+  } catch (err) {
+    throw new UserError(`TLS certificate ${certRaw.value} and key ${keyRaw.value} are not a usable PEM pair: ${(err as Error).message}`);
+  }
+  return tls;
+}
+
+/** Resolves and validates the whole configuration; throws UserError naming the offending flag, variable or file key. */
+export function loadConfig(sources: ConfigSources = {}): HeliosConfig {
+  const env = sources.env ?? process.env;
+  const cwd = sources.cwd ?? process.cwd();
+  const flags = sources.flags ?? {};
+
+  const explicitFile = sources.configFile ?? (env[CONFIG_FILE_ENV] || undefined);
+  const filePath = resolve(cwd, explicitFile ?? DEFAULT_CONFIG_FILE);
+  const file = readConfigFile(filePath, explicitFile !== undefined);
+
+  const get = (key: ConfigKey): Raw | undefined => {
+    const spec: KeySpec = CONFIG_KEYS[key];
+    const flag = flags[key];
+    if (flag !== undefined) return { value: flag, source: `--${spec.flag}` };
+    const fromEnv = env[spec.env];
+    if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: spec.env };
+    const fromFile = file && fileValue(file, key, filePath);
+    if (fromFile) return spec.path ? { ...fromFile, value: resolve(dirname(filePath), fromFile.value) } : fromFile;
+    return spec.default === undefined ? undefined : { value: spec.default, source: 'default' };
+  };
+  const required = (key: ConfigKey): Raw => get(key)!;
+
+  const plugins = required('plugins');
+  const logLevel = required('logLevel');
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel.value)) throw invalid(logLevel, `expected one of ${LOG_LEVELS.join(', ')}`);
+  const data = required('data');
+  if (data.value.trim() === '') throw invalid(data, 'expected a directory path');
+  const upstream = get('upstream');
+  const maxMessageBytes = get('maxMessageBytes');
+
+  let pluginSpec: PluginSpec;
+  try {
+    pluginSpec = parsePluginSpec(plugins.value);
+  } catch (err) {
+    throw invalid(plugins, (err as Error).message);
+  }
+
+  const config: HeliosConfig = {
+    listen: parseAddress(required('listen')),
+    http: parseAddress(required('http')),
+    plugins: pluginSpec,
+    data: resolve(cwd, data.value),
+    drainTimeoutSeconds: parseNumber(required('drainTimeout'), { integer: false, min: 0 }),
+    logLevel: logLevel.value as LogLevel,
+  };
+  if (upstream) config.upstream = parseUpstreamUrl(upstream.value);
+  // Below 8 bytes not even a message header fits.
+  if (maxMessageBytes) config.maxMessageBytes = parseNumber(maxMessageBytes, { integer: true, min: 8 });
+  const tls = loadTls(get('tlsCert'), get('tlsKey'));
+  if (tls) config.tls = tls;
+  if (file) config.file = filePath;
+  return config;
+}
+
+export interface ProxyRuntime {
+  plugins: readonly Plugin[];
+  /** Where to connect; defaults to the configured upstream URL. */
+  upstream?: UpstreamTarget;
+  onUpstreamConnect?: ProxyOptions['onUpstreamConnect'];
+  log?: ProxyOptions['log'];
+}
+
+/** The proxy's options: the resolved config plus what only exists at run time (plugin instances, callbacks). */
+export function buildProxyOptions(config: HeliosConfig, runtime: ProxyRuntime): ProxyOptions {
+  const upstream = runtime.upstream ?? config.upstream?.target;
+  if (!upstream) throw new UserError('no upstream: pass --upstream postgresql://USER:PASSWORD@HOST:PORT/DB or set HELIOS_UPSTREAM');
+  const opts: ProxyOptions = {
+    listenHost: config.listen.host,
+    listenPort: config.listen.port,
+    upstream,
+    plugins: runtime.plugins,
+    drainTimeoutMs: config.drainTimeoutSeconds * 1000,
+  };
+  if (config.tls) opts.tls = config.tls;
+  if (config.maxMessageBytes !== undefined) opts.maxMessageBytes = config.maxMessageBytes;
+  if (runtime.onUpstreamConnect) opts.onUpstreamConnect = runtime.onUpstreamConnect;
+  if (runtime.log) opts.log = runtime.log;
+  return opts;
+}
