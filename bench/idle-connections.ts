@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
 import { newClient, type ConnInfo } from './lib/conn.ts';
-import { cleanupAll } from './lib/processes.ts';
+import { cleanupAll, shuttingDown } from './lib/processes.ts';
 import { table } from './lib/report.ts';
 import { readRss, type Rss } from './lib/rss.ts';
 import { AUTH_METHODS, startBenchServer } from './lib/server.ts';
@@ -37,7 +37,10 @@ async function main(): Promise<void> {
     throw new Error(`server max_connections is ${server.maxConnections}; ${connections} proxied sessions need at least ${connections + 10}`);
   }
   const rows: Row[] = [];
-  for (const name of wanted) rows.push(await measure(name, server.conn, server.auth));
+  for (const name of wanted) {
+    rows.push(await measure(name, server.conn, server.auth));
+    if (shuttingDown()) return;
+  }
 
   const mb = (r?: Rss, k: keyof Rss = 'rssMb') => (r ? r[k].toFixed(1) : '-');
   console.log(`\nproxy process memory, ${connections} idle sessions (MB = MiB; goal <= ${GOAL_MB} MB for ${GOAL_TARGETS.join(', ')})`);

@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { newClient, type ConnInfo } from './lib/conn.ts';
 import { initTables, MODES, requirePgbench, runSelect, type Mode } from './lib/pgbench.ts';
-import { cleanupAll } from './lib/processes.ts';
+import { cleanupAll, shuttingDown } from './lib/processes.ts';
 import { fmtRatio, fmtTps, median, ratio, table, verdict, type Goal, type Grid } from './lib/report.ts';
 import { AUTH_METHODS, startBenchServer } from './lib/server.ts';
 import { SkipTarget, startTarget, TARGETS, type Target } from './lib/targets.ts';
@@ -92,6 +92,7 @@ async function measure(t: Target, mode: Mode, notes: string[]): Promise<number |
   try {
     return await runSelect(t.conn, mode, { clients, jobs, seconds });
   } catch (err) {
+    if (shuttingDown()) throw err;
     notes.push(`${t.name} ${mode}: ${(err as Error).message.trim().split('\n').slice(-4).join(' | ')}`);
     return null;
   }

@@ -108,7 +108,7 @@ function invalid(raw: Raw, expected: string): UserError {
   return new UserError(`invalid ${raw.source} "${raw.value}": ${expected}`);
 }
 
-export function parseAddress(raw: Raw): Address {
+function parseAddress(raw: Raw): Address {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(raw.value) ?? /^([^:[\]]+):(\d+)$/.exec(raw.value);
   if (!m) throw invalid(raw, 'expected HOST:PORT, e.g. 127.0.0.1:6432 or [::1]:6432');
   const port = Number(m[2]);
@@ -222,4 +222,10 @@ export function buildProxyOptions(config: HeliosConfig, runtime: ProxyRuntime): 
   if (runtime.onUpstreamConnect) opts.onUpstreamConnect = runtime.onUpstreamConnect;
   if (runtime.log) opts.log = runtime.log;
   return opts;
+}
+
+/** The settings that differ between two resolved configs, by HeliosConfig field. */
+export function diffConfig(prev: HeliosConfig, next: HeliosConfig): (keyof HeliosConfig)[] {
+  const fields: (keyof HeliosConfig)[] = ['upstream', 'listen', 'http', 'plugins', 'data', 'tls', 'drainTimeoutSeconds', 'maxMessageBytes', 'logLevel'];
+  return fields.filter((f) => JSON.stringify(prev[f]) !== JSON.stringify(next[f]));
 }

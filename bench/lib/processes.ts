@@ -19,6 +19,7 @@ const syncFinalizers: Array<() => void> = [];
 const asyncCleanups: Array<() => Promise<void>> = [];
 
 export function spawnChild(name: string, cmd: string, args: readonly string[], opts: SpawnOptions = {}): Child {
+  if (cleaning) throw new Error(`not starting ${name}: the bench is shutting down`);
   const proc = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
   // Always drain the pipes: a chatty child must never block on a full pipe mid-bench.
@@ -53,6 +54,8 @@ export function onCleanup(fn: () => Promise<void>): void { asyncCleanups.push(fn
 export function onExitSync(fn: () => void): void { syncFinalizers.push(fn); }
 
 let cleaning: Promise<void> | undefined;
+/** True once cleanup began (a signal arrived): callers stop measuring instead of noting failures. */
+export const shuttingDown = (): boolean => cleaning !== undefined;
 /** Stops every tracked child and runs the registered cleanups once. */
 export function cleanupAll(): Promise<void> {
   cleaning ??= (async () => {

@@ -82,7 +82,16 @@ async function embedded(opts: ServerOptions): Promise<BenchServer> {
     rmSync(dir, { recursive: true, force: true });
   });
   let stopped: Promise<void> | undefined;
-  const stop = () => (stopped ??= pg.stop().finally(() => rmSync(dir, { recursive: true, force: true })));
+  const stop = () => (stopped ??= (async () => {
+    // pg.stop() waits for an 'exit' that never comes if the postmaster already died (e.g. the
+    // terminal's Ctrl-C reached it first), so watch the pid ourselves.
+    const pid = postmasterPid(dataDir);
+    if (pid && alive(pid)) {
+      void pg.stop().catch(() => {});
+      if (!(await gone(pid, 15_000))) process.kill(pid, 'SIGKILL');
+    }
+    rmSync(dir, { recursive: true, force: true });
+  })());
   onCleanup(stop);
   try {
     await pg.initialise();
@@ -129,6 +138,13 @@ function postmasterPid(dataDir: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+async function gone(pid: number, timeoutMs: number): Promise<boolean> {
+  for (const until = Date.now() + timeoutMs; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+    if (!alive(pid)) return true;
+  }
+  return false;
 }
 
 function alive(pid: number): boolean {

@@ -16,7 +16,7 @@ export function analyzeParsed(stmt: unknown, text: string): StatementAnalysis {
   visit(stmt, ROOT, '', NO_CTES, tables);
   return Object.freeze({
     kind: kindOf(type),
-    subkind: type === 'TransactionStmt' ? transactionKind(body) : undefined,
+    ...(type === 'TransactionStmt' && { subkind: transactionKind(body) }),
     reads: tables.names('read'),
     writes: tables.names('write'),
     fingerprint: attempt(() => fingerprintSync(text), ''),
@@ -71,8 +71,8 @@ function kindOf(type: string): string {
 }
 
 /** TRANS_STMT_BEGIN → BEGIN; START TRANSACTION stays START, as PostgreSQL keeps it apart. */
-function transactionKind(body: Tree): string | undefined {
-  return typeof body.kind === 'string' ? body.kind.replace(/^TRANS_STMT_/, '') : undefined;
+function transactionKind(body: Tree): string {
+  return String(body.kind).replace(/^TRANS_STMT_/, '');
 }
 
 // The field of each statement that holds the relation it writes (COPY only when FROM).

@@ -63,16 +63,20 @@ function removeComments(sql: string): CommentFreeText {
   const runSql: number[] = [];
   let runStart = 0;
 
-  const removeRange = (start: number, end: number): void => {
+  /** Drops sql[start, end) and returns where scanning resumes. */
+  const removeRange = (start: number, end: number): number => {
     if (start > runStart) {
       runOut.push(out.length);
       runSql.push(runStart);
       out += sql.slice(runStart, start);
     }
-    // A comment separates tokens like whitespace does: "1/**/2" is "1 2", not "12".
-    const before = out.length > 0 ? out.charCodeAt(out.length - 1) : 32;
-    if (!isSpace(before) && end < sql.length && !isSpace(sql.charCodeAt(end))) out += ' ';
+    // A comment separates tokens as whitespace does ("1/**/2" is "1 2", not "12"); whitespace
+    // on both sides of it collapses to the one before it.
+    const spaceBefore = out.length === 0 || isSpace(out.charCodeAt(out.length - 1));
+    if (spaceBefore) end = skipSpace(sql, end);
+    else if (end < sql.length && !isSpace(sql.charCodeAt(end))) out += ' ';
     runStart = end;
+    return end;
   };
 
   let i = 0;
@@ -86,15 +90,12 @@ function removeComments(sql: string): CommentFreeText {
     } else if (code === DOLLAR) {
       i = skipDollarQuoted(sql, i);
     } else if (code === DASH && next === DASH) {
-      const end = lineEnd(sql, i + 2);
-      removeRange(i, end);
-      i = end;
+      i = removeRange(i, lineEnd(sql, i + 2));
     } else if (code === SLASH && next === STAR) {
       const end = blockCommentEnd(sql, i);
       // Unterminated: keep it, so parsing fails the way the server will.
       if (end < 0) break;
-      removeRange(i, end);
-      i = end;
+      i = removeRange(i, end);
     } else {
       i++;
     }

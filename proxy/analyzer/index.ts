@@ -4,7 +4,7 @@
 import { loadModule } from 'libpg-query';
 import { LRUCache } from 'lru-cache';
 import { EMPTY_ANALYSIS, analyzeUnparseable } from './analyze.ts';
-import { skipSpace, stripCommentsMapped, trimSpaceEnd } from './comments.ts';
+import { skipSpace, stripComments, stripCommentsMapped, trimSpaceEnd } from './comments.ts';
 import { parseSqlCommenter } from './sqlcommenter.ts';
 import { layoutStatements, placeStatement, type AnalyzedStatement, type StatementLayout } from './statements.ts';
 
@@ -61,7 +61,7 @@ class CachingAnalyzer implements StatementAnalyzer {
     const analysis =
       statements.length === 0
         ? EMPTY_ANALYSIS
-        : analyzeUnparseable(stripCommentsMapped(sql).text, 'cannot insert multiple commands into a prepared statement');
+        : analyzeUnparseable(stripComments(sql), 'cannot insert multiple commands into a prepared statement');
     const start = skipSpace(sql, 0);
     const end = trimSpaceEnd(sql, sql.length);
     return Object.freeze({ text: sql.slice(start, end), start, end, analysis, tags: parseSqlCommenter(sql) });

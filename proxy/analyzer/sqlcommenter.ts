@@ -5,6 +5,11 @@
 
 import { isSpace, skipSpace } from './comments.ts';
 
+const QUOTE = 39;
+const BACKSLASH = 92;
+const COMMA = 44;
+const SEMICOLON = 59;
+
 export type Tags = Readonly<Record<string, string>>;
 
 export const NO_TAGS: Tags = Object.freeze({});
@@ -19,7 +24,7 @@ export function parseSqlCommenter(sql: string): Tags {
 /** Body of the block comment that ends the text, ignoring trailing whitespace and semicolons. */
 function trailingComment(sql: string): string | undefined {
   let end = sql.length;
-  while (end > 0 && (isSpace(sql.charCodeAt(end - 1)) || sql.charCodeAt(end - 1) === 59)) end--;
+  while (end > 0 && (isSpace(sql.charCodeAt(end - 1)) || sql.charCodeAt(end - 1) === SEMICOLON)) end--;
   if (!sql.startsWith('*/', end - 2)) return undefined;
   // URL-encoding turns every `/` of a key or value into %2F, so tags never contain `/*`.
   const start = sql.lastIndexOf('/*', end - 4);
@@ -38,23 +43,23 @@ function parseTags(comment: string): Tags {
   let i = skipSpace(comment, 0);
   while (i < comment.length) {
     const equals = comment.indexOf('=', i);
-    if (equals < 0 || comment.charCodeAt(equals + 1) !== 39) return NO_TAGS;
+    if (equals < 0 || comment.charCodeAt(equals + 1) !== QUOTE) return NO_TAGS;
     const key = comment.slice(i, equals).trim();
-    if (key === '') return NO_TAGS;
+    if (key === '' || /[',]/.test(key)) return NO_TAGS;
     let value = '';
     let j = equals + 2;
     for (;;) {
       if (j >= comment.length) return NO_TAGS;
       const code = comment.charCodeAt(j);
-      if (code === 39) break;
-      if (code === 92 && j + 1 < comment.length) j++;
+      if (code === QUOTE) break;
+      if (code === BACKSLASH && j + 1 < comment.length) j++;
       value += comment[j];
       j++;
     }
     entries.push([decode(key), decode(value)]);
     i = skipSpace(comment, j + 1);
     if (i < comment.length) {
-      if (comment.charCodeAt(i) !== 44) return NO_TAGS;
+      if (comment.charCodeAt(i) !== COMMA) return NO_TAGS;
       i = skipSpace(comment, i + 1);
     }
   }

@@ -1,0 +1,84 @@
+// The HTTP endpoint: liveness, readiness and Prometheus metrics, as JSON or Prometheus text.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { UserError } from './errors.ts';
+import type { Logger } from './log.ts';
+
+export interface Readiness {
+  ready: boolean;
+  /** Why it is not ready. */
+  reason?: string;
+  /** One line per check, e.g. { proxy: 'ok', upstream: 'unreachable: ECONNREFUSED' }. */
+  checks: Record<string, string>;
+}
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  registry: Registry;
+  readiness(): Promise<Readiness>;
+  log?: Logger;
+}
+
+export interface HttpServer {
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+function send(res: ServerResponse, status: number, body: string, contentType: string, headers: Record<string, string> = {}) {
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', ...headers });
+  res.end(body);
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>) {
+  send(res, status, JSON.stringify(body) + '\n', 'application/json', headers);
+}
+
+export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
+  const routes: Record<string, (res: ServerResponse) => Promise<void> | void> = {
+    '/healthz': (res) => json(res, 200, { status: 'ok' }),
+    '/readyz': async (res) => {
+      const r = await opts.readiness();
+      if (r.ready) json(res, 200, { status: 'ready', checks: r.checks });
+      else json(res, 503, { status: 'not ready', reason: r.reason ?? 'unknown', checks: r.checks });
+    },
+    '/metrics': async (res) => send(res, 200, await opts.registry.metrics(), opts.registry.contentType),
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const route = routes[path];
+    if (!route) return json(res, 404, { error: 'not found' });
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
+    try {
+      await route(res);
+    } catch (err) {
+      opts.log?.error('http handler failed', { path, error: err });
+      if (!res.headersSent) json(res, 500, { error: 'internal error' });
+    }
+  };
+
+  const server = createServer((req, res) => void handle(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new UserError(`cannot listen for HTTP on ${opts.host}:${opts.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),
+    );
+    server.listen(opts.port, opts.host, resolve);
+  });
+  const { address, port } = server.address() as AddressInfo;
+  const hostPart = address.includes(':') ? `[${address}]` : address;
+  return {
+    host: address,
+    port,
+    url: `http://${hostPart}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Keep-alive connections from scrapers would otherwise hold close() open.
+        server.closeAllConnections();
+      }),
+  };
+}
