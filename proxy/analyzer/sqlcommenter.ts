@@ -47,15 +47,18 @@ function parseTags(comment: string): Tags {
     const key = comment.slice(i, equals).trim();
     if (key === '' || /[',]/.test(key)) return NO_TAGS;
     let value = '';
-    let j = equals + 2;
-    for (;;) {
+    let from = equals + 2;
+    let j = from;
+    while (comment.charCodeAt(j) !== QUOTE) {
       if (j >= comment.length) return NO_TAGS;
-      const code = comment.charCodeAt(j);
-      if (code === QUOTE) break;
-      if (code === BACKSLASH && j + 1 < comment.length) j++;
-      value += comment[j];
+      if (comment.charCodeAt(j) === BACKSLASH) {
+        // \x stands for x: drop the backslash, keep x whatever it is.
+        value += comment.slice(from, j);
+        from = ++j;
+      }
       j++;
     }
+    value += comment.slice(from, j);
     entries.push([decode(key), decode(value)]);
     i = skipSpace(comment, j + 1);
     if (i < comment.length) {
@@ -67,6 +70,7 @@ function parseTags(comment: string): Tags {
 }
 
 function decode(text: string): string {
+  if (!text.includes('%')) return text;
   try {
     return decodeURIComponent(text);
   } catch {

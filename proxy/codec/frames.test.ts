@@ -129,3 +129,27 @@ describe('FrameReader', () => {
     expect(r.out).toHaveLength(0);
   });
 });
+
+describe('FrameReader output runs', () => {
+  it('keeps frames it reads whole but forwards untouched in the same run', () => {
+    const rec = recorder({ Q: Take.Whole, S: Take.Whole });
+    const r = new FrameReader(rec.visitor);
+    const chunk = Buffer.concat([w.query('a'), w.SYNC, w.query('b')]);
+    r.push(chunk);
+    expect(r.out).toHaveLength(1);
+    expect(r.out[0]).toBe(chunk);
+  });
+
+  it('puts frames emitted during whole() after the bytes before the frame', () => {
+    const r: FrameReader = new FrameReader({
+      header: () => Take.Whole,
+      whole(frame) {
+        if (frame[0] === 0x51) r.emit(w.query('notice-ish'));
+        return Verdict.Forward;
+      },
+      prefix: () => true,
+    });
+    r.push(Buffer.concat([w.SYNC, w.query('a'), w.SYNC]));
+    expect(Buffer.concat(r.out)).toEqual(Buffer.concat([w.SYNC, w.query('notice-ish'), w.query('a'), w.SYNC]));
+  });
+});

@@ -144,8 +144,14 @@ export class FrameReader {
           this.hold(buf.subarray(off), total);
           return;
         }
-        if (run < off) out.push(buf.subarray(run, off));
+        const before = out.length;
         const verdict = v.whole(buf.subarray(off, off + total));
+        if (verdict === Verdict.Forward && out.length === before) {
+          // Forwarded untouched: it stays part of the current run, so the chunk goes out in one piece.
+          off += total;
+          continue;
+        }
+        if (run < off) out.splice(before, 0, buf.subarray(run, off));
         if (verdict === Verdict.Forward) out.push(buf.subarray(off, off + total));
         off += total;
         run = off;
