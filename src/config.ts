@@ -96,7 +96,7 @@ function readConfigFile(path: string, explicit: boolean): Record<string, unknown
 
 function fileValue(file: Record<string, unknown>, key: ConfigKey, path: string): Raw | undefined {
   const v = file[key];
-  const source = `${path}: "${key}"`;
+  const source = `${path} "${key}"`;
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') return { value: v, source };
   if (typeof v === 'number') return { value: String(v), source };
@@ -105,7 +105,7 @@ function fileValue(file: Record<string, unknown>, key: ConfigKey, path: string):
 }
 
 function invalid(raw: Raw, expected: string): UserError {
-  return new UserError(`invalid ${raw.source} "${raw.value}": ${expected}`);
+  return new UserError(`${raw.source}: invalid value "${raw.value}": ${expected}`);
 }
 
 function parseAddress(raw: Raw): Address {

@@ -45,10 +45,9 @@ export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 }
 
 async function currentVersion(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ version: number }>(
-    `SELECT CASE WHEN to_regclass('helios.schema_version') IS NULL THEN 0
-            ELSE (SELECT coalesce(max(version), 0) FROM helios.schema_version) END AS version`,
-  );
+  const exists = await client.query("SELECT to_regclass('helios.schema_version') IS NOT NULL AS present");
+  if (!exists.rows[0].present) return 0;
+  const { rows } = await client.query<{ version: number }>('SELECT coalesce(max(version), 0) AS version FROM helios.schema_version');
   return rows[0]!.version;
 }
 

@@ -46,7 +46,7 @@ export interface EmbeddedPostgres {
 export interface EmbeddedOptions {
   /** HeliosDB's data directory; the cluster lives in <data>/pg. */
   data: string;
-  /** Preferred port; a free one is picked when it is taken. Default HELIOS_EMBEDDED_PORT or 54320. */
+  /** Preferred port (0: any); a free one is picked when it is taken. Default HELIOS_EMBEDDED_PORT or 54320. */
   port?: number;
   log: Logger;
 }
@@ -71,8 +71,8 @@ export function embeddedPortFromEnv(env: NodeJS.ProcessEnv = process.env): numbe
   const raw = env[EMBEDDED_PORT_ENV];
   if (raw === undefined || raw === '') return DEFAULT_EMBEDDED_PORT;
   const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new UserError(`invalid ${EMBEDDED_PORT_ENV} "${raw}": expected a port between 1 and 65535`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UserError(`invalid ${EMBEDDED_PORT_ENV} "${raw}": expected a port between 0 (any free port) and 65535`);
   }
   return port;
 }

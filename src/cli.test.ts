@@ -1,0 +1,201 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freshDatabase } from '../test/harness/db.ts';
+import { testPg } from '../test/harness/pg.ts';
+
+const BIN = fileURLToPath(new URL('../bin/helios.js', import.meta.url));
+const children = new Set<ChildProcess>();
+const dirs: string[] = [];
+// A child left running by a failed test gets the graceful stop first, so an embedded PostgreSQL goes down with it.
+afterAll(async () => {
+  await Promise.all(
+    [...children].filter((c) => c.exitCode === null && c.signalCode === null).map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
+          c.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function scratchDir(prefix = 'helios-cli-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
+
+// The child sees none of the developer's HELIOS_* settings, and runs where no helios.json lies around.
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HELIOS_')));
+  return { ...env, ...extra };
+}
+
+interface Helios {
+  child: ChildProcess;
+  /** Lines of the startup banner, once it is printed. */
+  banner: Promise<string[]>;
+  stderr(): string;
+  exited: Promise<number | null>;
+}
+
+function helios(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Helios {
+  const cwd = opts.cwd ?? scratchDir();
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const banner = new Promise<string[]>((resolve, reject) => {
+    const lines: string[] = [];
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      lines.push(line);
+      if (line.startsWith('  http:')) setImmediate(() => resolve(lines));
+    });
+    void exited.then((code) => reject(new Error(`helios exited (${code}) before it was ready:\n${err}`)));
+  });
+  banner.catch(() => {});
+  return { child, banner, exited, stderr: () => err };
+}
+
+async function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const h = helios(args);
+  let stdout = '';
+  h.child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  const code = await h.exited;
+  return { code, stdout, stderr: h.stderr() };
+}
+
+const field = (banner: string[], name: string) => banner.find((l) => l.trim().startsWith(`${name}:`))!.split(/\s+/).find((w) => /^(postgresql|http):\/\//.test(w))!;
+
+async function readyz(httpUrl: string): Promise<{ status: number; body: { checks: Record<string, string> } }> {
+  const res = await fetch(`${httpUrl}/readyz`);
+  return { status: res.status, body: (await res.json()) as { checks: Record<string, string> } };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('helios CLI: usage', () => {
+  it('--version prints the package version', async () => {
+    const r = await run(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('heliosdb 0.1.0\n');
+  });
+
+  it('--help lists the commands; COMMAND --help lists flags with their variables', async () => {
+    expect((await run(['--help'])).stdout).toMatch(/helios up .*\n.*helios proxy --upstream URL/);
+    const up = await run(['up', '--help']);
+    expect(up.code).toBe(0);
+    expect(up.stdout).toContain('--listen HOST:PORT');
+    expect(up.stdout).toContain('env HELIOS_LISTEN, file key "listen"');
+  });
+
+  it.each([
+    [['frob'], 'helios: unknown command "frob"'],
+    [['proxy', '--bogus'], "helios: Unknown option '--bogus'"],
+    [['proxy'], 'helios: helios proxy needs an upstream: --upstream'],
+    [['proxy', '--upstream', 'postgresql://u:hunter2@h/db', '--listen', 'x'], 'helios: --listen: invalid value "x"'],
+    [['up', '--upstream', 'postgresql://h/db'], "helios: Unknown option '--upstream'"],
+  ])('%j fails with a one-line message and exit code 2', async (args, message) => {
+    const r = await run(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stderr).not.toContain('hunter2');
+  });
+});
+
+describe('helios proxy', () => {
+  it('proxies, migrates the control schema, reloads on SIGHUP and drains on SIGTERM', async () => {
+    const db = await freshDatabase('cli_proxy');
+    try {
+      const cwd = scratchDir();
+      const h = helios(['proxy', '--upstream', db.url, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0'], { cwd });
+      const banner = await h.banner;
+      const conn = new URL(field(banner, 'connect'));
+      const http = field(banner, 'http');
+      expect(conn.password).toBe('');
+
+      const schema = await until('the control schema', async () => {
+        const r = await readyz(http);
+        return r.body.checks.controlSchema === 'pending' ? undefined : r;
+      });
+      expect(schema.status).toBe(200);
+      expect(schema.body.checks).toEqual({ proxy: 'ok', upstream: 'ok', controlSchema: 'ok' });
+
+      const client = new pg.Client({ host: conn.hostname, port: Number(conn.port), user: testPg.user, password: testPg.password, database: db.name });
+      await client.connect();
+      expect((await client.query('SELECT helios.version() AS v')).rows[0].v).toBe('heliosdb schema 1');
+      await client.end();
+
+      writeFileSync(join(cwd, 'helios.json'), JSON.stringify({ plugins: 'none' }));
+      h.child.kill('SIGHUP');
+      await until('the reload', async () => (h.stderr().includes('configuration reloaded') ? true : undefined));
+      expect(h.stderr()).toMatch(/configuration reloaded.*"changed":"plugins"/);
+
+      h.child.kill('SIGTERM');
+      expect(await h.exited).toBe(0);
+      expect(h.stderr()).not.toContain(testPg.password);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('keeps running and says why in /readyz when it cannot migrate the upstream', async () => {
+    const url = new URL(testPg.url);
+    url.password = '';
+    url.username = 'helios_no_such_role';
+    const h = helios(['proxy', '--upstream', url.toString(), '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0']);
+    const http = field(await h.banner, 'http');
+    const r = await until('the migration attempt', async () => {
+      const x = await readyz(http);
+      return x.body.checks.controlSchema === 'pending' ? undefined : x;
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.checks.controlSchema).toMatch(/^unavailable: /);
+    expect(h.stderr()).toContain('could not set up the helios control schema');
+    h.child.kill('SIGTERM');
+    expect(await h.exited).toBe(0);
+  });
+});
+
+describe('helios up', () => {
+  it('runs embedded PostgreSQL behind the proxy, trusting loopback, and stops it on SIGTERM', async () => {
+    const data = scratchDir('helios-up-');
+    chmodSync(data, 0o755); // PostgreSQL runs as the 'postgres' user when we are root
+    const h = helios(['up', '--data', data, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0'], { env: { HELIOS_EMBEDDED_PORT: '0' } });
+    const banner = await h.banner;
+    const conn = field(banner, 'connect');
+    expect(conn).toMatch(/^postgresql:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+
+    const client = new pg.Client({ connectionString: conn });
+    await client.connect();
+    const { rows } = await client.query("SELECT helios.version() AS v, current_setting('wal_level') AS wal");
+    expect(rows[0]).toEqual({ v: 'heliosdb schema 1', wal: 'logical' });
+    await client.end();
+    expect((await readyz(field(banner, 'http'))).status).toBe(200);
+
+    h.child.kill('SIGTERM');
+    expect(await h.exited).toBe(0);
+    expect(existsSync(join(data, 'pg', 'postmaster.pid'))).toBe(false);
+  });
+});

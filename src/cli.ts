@@ -1,0 +1,303 @@
+// Command line: `helios up` (embedded PostgreSQL + proxy) and `helios proxy` (proxy in front of an existing server).
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Plugin } from '../plugins/contract.ts';
+import { createPlugins } from '../plugins/index.ts';
+import type { ProxyHandle, UpstreamTarget } from '../proxy/options.ts';
+import { buildProxyOptions, CONFIG_FILE_ENV, CONFIG_KEYS, loadConfig, type ConfigKey, type ConfigSources, type HeliosConfig } from './config.ts';
+import { connectControl, type ControlTarget } from './control-client.ts';
+import { migrate } from './control-schema.ts';
+import type { EmbeddedPostgres } from './embedded.ts';
+import { UserError } from './errors.ts';
+import { startHttpServer, type HttpServer } from './http.ts';
+import { createLogger, redactUrl, type Logger } from './log.ts';
+import { createMetrics } from './metrics.ts';
+import { createReadiness } from './readiness.ts';
+import { planReload } from './reload.ts';
+
+type Mode = 'up' | 'proxy';
+
+const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+const DESCRIPTIONS: Record<ConfigKey, string> = {
+  upstream: 'PostgreSQL to proxy to: postgresql://USER:PASSWORD@HOST:PORT/DB[?sslmode=...]',
+  listen: 'where the proxy listens',
+  http: 'where /healthz, /readyz and /metrics are served',
+  plugins: 'all, none, or a comma list of plugin names',
+  data: 'data directory; embedded PostgreSQL lives in DIR/pg',
+  tlsCert: 'PEM certificate chain presented to clients (enables client TLS)',
+  tlsKey: 'PEM private key for --tls-cert',
+  drainTimeout: 'seconds to let running queries finish on SIGINT/SIGTERM',
+  maxMessageBytes: 'largest client message accepted (default 1 GiB)',
+  logLevel: 'debug, info, warn or error',
+};
+
+const METAVARS: Record<ConfigKey, string> = {
+  upstream: 'URL', listen: 'HOST:PORT', http: 'HOST:PORT', plugins: 'LIST', data: 'DIR',
+  tlsCert: 'FILE', tlsKey: 'FILE', drainTimeout: 'SECONDS', maxMessageBytes: 'BYTES', logLevel: 'LEVEL',
+};
+
+const COMMAND_KEYS: Record<Mode, ConfigKey[]> = {
+  up: ['data', 'listen', 'http', 'plugins', 'tlsCert', 'tlsKey', 'drainTimeout', 'maxMessageBytes', 'logLevel'],
+  proxy: ['upstream', 'listen', 'http', 'plugins', 'tlsCert', 'tlsKey', 'drainTimeout', 'maxMessageBytes', 'logLevel'],
+};
+
+const SUMMARY: Record<Mode, string> = {
+  up: 'Start embedded PostgreSQL (wal_level=logical) with the proxy and HTTP endpoint in front of it.',
+  proxy: 'Run the proxy and HTTP endpoint in front of an existing PostgreSQL.',
+};
+
+function usage(): string {
+  return `HeliosDB ${VERSION}: a PostgreSQL sidecar (wire proxy with query hooks)
+
+Usage:
+  helios up    [options]                 ${SUMMARY.up}
+  helios proxy --upstream URL [options]  ${SUMMARY.proxy}
+  helios --version
+  helios COMMAND --help                  options of a command
+`;
+}
+
+function commandUsage(mode: Mode): string {
+  const rows = COMMAND_KEYS[mode].map((key) => {
+    const spec = CONFIG_KEYS[key];
+    const def = 'default' in spec ? ` (default ${spec.default})` : '';
+    return `  --${spec.flag} ${METAVARS[key]}`.padEnd(30) + `${DESCRIPTIONS[key]}${def}\n${' '.repeat(30)}env ${spec.env}, file key "${key}"`;
+  });
+  return `Usage: helios ${mode} [options]\n\n${SUMMARY[mode]}\n\nOptions:\n${rows.join('\n')}\n` +
+    `  --config FILE`.padEnd(30) + `JSON config file (env ${CONFIG_FILE_ENV}; default ./helios.json if present)\n` +
+    `  -h, --help\n\nPrecedence: flags > environment > config file > defaults.\n`;
+}
+
+function parseCommandArgs(mode: Mode, args: string[]): { help: boolean; sources: ConfigSources } {
+  const options: NonNullable<ParseArgsConfig['options']> = {
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const key of COMMAND_KEYS[mode]) options[CONFIG_KEYS[key].flag] = { type: 'string' };
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new UserError(`${(err as Error).message}\nRun "helios ${mode} --help" for the options.`);
+  }
+  const flags: Partial<Record<ConfigKey, string>> = {};
+  for (const key of COMMAND_KEYS[mode]) {
+    const v = values[CONFIG_KEYS[key].flag];
+    if (typeof v === 'string') flags[key] = v;
+  }
+  const sources: ConfigSources = { flags };
+  if (typeof values.config === 'string') sources.configFile = values.config;
+  return { help: values.help === true, sources };
+}
+
+/** What a user types to connect through the proxy; never includes a password. */
+function connectionString(host: string, port: number, user: string | undefined, database: string | undefined): string {
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const who = user ? `${encodeURIComponent(user)}@` : '';
+  return `postgresql://${who}${h}:${port}/${encodeURIComponent(database ?? user ?? 'postgres')}`;
+}
+
+async function migrateControlSchema(control: ControlTarget, log: Logger): Promise<void> {
+  const client = await connectControl(control);
+  try {
+    const r = await migrate(client, { log });
+    log.info('control schema ready', { version: r.to, applied: r.applied.length ? r.applied.join(',') : 'none' });
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function listenError(err: unknown, what: string, host: string, port: number): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EADDRINUSE') return new UserError(`cannot listen for ${what} on ${host}:${port}: address already in use`);
+  if (e.code === 'EADDRNOTAVAIL') return new UserError(`cannot listen for ${what} on ${host}:${port}: no such local address`);
+  return err;
+}
+
+async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
+  let config = loadConfig(sources);
+  const log = createLogger({ level: config.logLevel });
+  if (config.file) log.info('read config file', { file: config.file });
+  if (mode === 'proxy' && !config.upstream) {
+    throw new UserError('helios proxy needs an upstream: --upstream postgresql://USER:PASSWORD@HOST:PORT/DB (or HELIOS_UPSTREAM)');
+  }
+  if (mode === 'up' && config.upstream) log.warn('ignoring upstream: helios up proxies to its own embedded PostgreSQL', { upstream: config.upstream.display });
+
+  let pg: EmbeddedPostgres | undefined;
+  let proxy: ProxyHandle | undefined;
+  let http: HttpServer | undefined;
+  let plugins: readonly Plugin[] = [];
+  let upstream: UpstreamTarget;
+  let schemaStatus = 'pending';
+  let stopping = false;
+
+  // Closes whatever has started so far, newest first.
+  const shutdown = async (drainMs: number) => {
+    if (proxy) await (drainMs > 0 ? proxy.drain(drainMs) : proxy.close());
+    await http?.close();
+    await pg?.stop();
+  };
+
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn(`${signal} again: closing client connections now`);
+      void proxy?.close();
+      return;
+    }
+    stopping = true;
+    log.info(`${signal}: shutting down`, { drainTimeoutSeconds: config.drainTimeoutSeconds });
+    shutdown(config.drainTimeoutSeconds * 1000).then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: Error) => {
+        log.error('shutdown failed', { error: err.message });
+        process.exit(1);
+      },
+    );
+  };
+
+  // A reload may start a new attempt while one runs; only the latest reports.
+  let migrationRun = 0;
+  const migrateUpstream = (conn: ControlTarget) => {
+    const run = ++migrationRun;
+    schemaStatus = 'pending';
+    migrateControlSchema(conn, log).then(
+      () => {
+        if (run === migrationRun) schemaStatus = 'ok';
+      },
+      (err: Error) => {
+        if (run !== migrationRun) return;
+        const authFailed = /password|authentication|SASL|SCRAM/i.test(err.message);
+        const hint = authFailed && conn.password === undefined ? ' (the upstream URL has no password)' : '';
+        schemaStatus = `unavailable: ${err.message}${hint}`;
+        log.warn('could not set up the helios control schema; the proxy keeps running without it (see /readyz)', { error: err.message + hint });
+      },
+    );
+  };
+
+  const reload = () => {
+    let next: HeliosConfig;
+    try {
+      next = loadConfig(sources);
+    } catch (err) {
+      log.error('SIGHUP: config has errors; keeping the running configuration', { error: (err as Error).message });
+      return;
+    }
+    const plan = planReload(config, next, mode);
+    try {
+      if (proxy && Object.keys(plan.patch).length) proxy.reload(plan.patch);
+    } catch (err) {
+      log.error('SIGHUP: the proxy rejected the new settings; keeping the running configuration', { error: (err as Error).message });
+      return;
+    }
+    config = plan.config;
+    log.level = config.logLevel;
+    if (plan.patch.plugins) plugins = plan.patch.plugins;
+    if (plan.patch.upstream && config.upstream) {
+      upstream = plan.patch.upstream;
+      migrateUpstream(config.upstream);
+    }
+    log.info('SIGHUP: configuration reloaded', { changed: plan.applied.join(',') || 'nothing' });
+    if (plan.restartNeeded.length) log.warn('SIGHUP: these settings changed but need a restart', { settings: plan.restartNeeded.join(',') });
+  };
+
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGHUP', reload);
+
+  try {
+    let connectAs: { user?: string; database?: string };
+    if (mode === 'up') {
+      const { startEmbeddedPostgres } = await import('./embedded.ts');
+      pg = await startEmbeddedPostgres({ data: config.data, log });
+      log.info('embedded PostgreSQL running', { address: `${pg.host}:${pg.port}`, dir: pg.dir, log: pg.logFile });
+      upstream = { host: pg.host, port: pg.port, sslmode: 'disable' };
+      // Our own cluster: a migration failure is a real fault, so it stops startup.
+      await migrateControlSchema({ target: upstream, user: pg.user, password: pg.password, database: pg.database }, log).catch((err: Error) => {
+        throw new Error(`control schema: ${err.message}`);
+      });
+      schemaStatus = 'ok';
+      connectAs = { user: pg.user, database: pg.database };
+    } else {
+      upstream = config.upstream!.target;
+      connectAs = config.upstream!;
+    }
+
+    plugins = createPlugins(config.plugins);
+    const metrics = createMetrics({ view: () => proxy?.view, plugins: () => plugins });
+    const { startProxy } = await import('../proxy/server.ts');
+    const proxyOptions = buildProxyOptions(config, {
+      plugins,
+      upstream,
+      onUpstreamConnect: metrics.onUpstreamConnect,
+      log: (level, msg, fields) => log.log(level, msg, fields),
+    });
+    proxy = await startProxy(proxyOptions).catch((err) => {
+      throw listenError(err, 'PostgreSQL clients', config.listen.host, config.listen.port);
+    });
+
+    const readiness = createReadiness({
+      proxy: () => (stopping ? 'draining' : 'ok'),
+      upstream: () => upstream,
+      controlSchema: () => schemaStatus,
+    });
+    http = await startHttpServer({ host: config.http.host, port: config.http.port, registry: metrics.registry, readiness, log });
+
+    if (mode === 'proxy') migrateUpstream(config.upstream!);
+
+    const conn = connectionString(proxy.host, proxy.port, connectAs.user, connectAs.database);
+    process.stdout.write(
+      `HeliosDB ${VERSION} is ready\n` +
+        `  connect: psql ${conn}\n` +
+        `  http:    ${http.url}  (/healthz /readyz /metrics)\n` +
+        (mode === 'proxy' ? `  upstream: ${config.upstream!.display}\n` : `  postgres: ${pg!.host}:${pg!.port}, data ${pg!.dir}\n`),
+    );
+  } catch (err) {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+    process.removeListener('SIGHUP', reload);
+    await shutdown(0).catch((e: Error) => log.error('cleanup after failed start failed', { error: e.message }));
+    throw err;
+  }
+}
+
+/** Runs the CLI; user errors print one line and set a non-zero exit code instead of throwing. */
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+        process.stderr.write(usage());
+        process.exitCode = 2;
+        return;
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(usage());
+        return;
+      case '-v':
+      case '--version':
+        process.stdout.write(`heliosdb ${VERSION}\n`);
+        return;
+      case 'up':
+      case 'proxy': {
+        const { help, sources } = parseCommandArgs(command, rest);
+        if (help) process.stdout.write(commandUsage(command));
+        else await serve(command, sources);
+        return;
+      }
+      default:
+        throw new UserError(`unknown command "${command}"; run "helios --help"`);
+    }
+  } catch (err) {
+    const e = err as Error;
+    const detail = process.env.HELIOS_LOG_LEVEL === 'debug' && !(err instanceof UserError) ? `\n${e.stack}` : '';
+    // UserError messages already show URLs redacted; anything else might quote one.
+    const message = err instanceof UserError ? e.message : redactUrl(e.message ?? String(err));
+    process.stderr.write(`helios: ${message}${detail}\n`);
+    process.exitCode = err instanceof UserError ? 2 : 1;
+  }
+}

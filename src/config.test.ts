@@ -1,0 +1,133 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildProxyOptions, diffConfig, loadConfig, type ConfigSources } from './config.ts';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function dirWith(files: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'helios-config-'));
+  dirs.push(dir);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+const load = (sources: ConfigSources & { cwd: string }) => loadConfig({ env: {}, ...sources });
+
+describe('loadConfig precedence', () => {
+  it('uses defaults when nothing is set', () => {
+    const cwd = dirWith();
+    const c = load({ cwd });
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 6432 });
+    expect(c.http).toEqual({ host: '127.0.0.1', port: 9187 });
+    expect(c.plugins).toBe('all');
+    expect(c.data).toBe(join(cwd, '.helios'));
+    expect(c.drainTimeoutSeconds).toBe(30);
+    expect(c.logLevel).toBe('info');
+    expect(c.upstream).toBeUndefined();
+    expect(c.tls).toBeUndefined();
+    expect(c.maxMessageBytes).toBeUndefined();
+    expect(c.file).toBeUndefined();
+  });
+
+  it('ranks flag > environment > file > default, key by key', () => {
+    const cwd = dirWith({
+      'helios.json': JSON.stringify({ listen: '127.0.0.1:1001', http: '127.0.0.1:2001', drainTimeout: 5, plugins: ['query-counter'] }),
+    });
+    const c = load({
+      cwd,
+      flags: { listen: '127.0.0.1:1003' },
+      env: { HELIOS_LISTEN: '127.0.0.1:1002', HELIOS_HTTP: '127.0.0.1:2002' },
+    });
+    expect(c.listen.port).toBe(1003); // flag beats env and file
+    expect(c.http.port).toBe(2002); // env beats file
+    expect(c.drainTimeoutSeconds).toBe(5); // file beats default
+    expect(c.plugins).toEqual(['query-counter']);
+    expect(c.logLevel).toBe('info'); // default
+    expect(c.file).toBe(join(cwd, 'helios.json'));
+  });
+
+  it('reads the file named by --config over HELIOS_CONFIG, and resolves its paths against the file', () => {
+    const cwd = dirWith({ 'a.json': '{"data": "from-a"}', 'b.json': '{"data": "from-b"}' });
+    expect(load({ cwd, configFile: 'a.json', env: { HELIOS_CONFIG: 'b.json' } }).data).toBe(join(cwd, 'from-a'));
+    expect(load({ cwd, env: { HELIOS_CONFIG: join(cwd, 'b.json') } }).data).toBe(join(cwd, 'from-b'));
+  });
+
+  it('treats an empty environment variable as unset', () => {
+    const cwd = dirWith({ 'helios.json': '{"logLevel": "debug"}' });
+    expect(load({ cwd, env: { HELIOS_LOG_LEVEL: '' } }).logLevel).toBe('debug');
+  });
+
+  it('parses IPv6 addresses and port 0', () => {
+    expect(load({ cwd: dirWith(), flags: { listen: '[::1]:0' } }).listen).toEqual({ host: '::1', port: 0 });
+  });
+});
+
+describe('loadConfig validation', () => {
+  const cwd = dirWith();
+  const fails = (sources: ConfigSources) => expect(() => load({ cwd, ...sources }));
+
+  it('names the flag, variable or file key that is wrong', () => {
+    fails({ flags: { listen: 'localhost' } }).toThrow('--listen: invalid value "localhost": expected HOST:PORT');
+    fails({ env: { HELIOS_HTTP: '127.0.0.1:70000' } }).toThrow('HELIOS_HTTP: invalid value "127.0.0.1:70000": port must be between 0 and 65535');
+    fails({ flags: { plugins: 'query-counter,nope' } }).toThrow(/--plugins: invalid value .*unknown plugin\(s\): nope/);
+    fails({ flags: { drainTimeout: '-1' } }).toThrow('--drain-timeout: invalid value "-1": expected a number >= 0');
+    fails({ flags: { maxMessageBytes: '1.5' } }).toThrow('expected an integer >= 8');
+    fails({ flags: { logLevel: 'loud' } }).toThrow('expected one of debug, info, warn, error');
+    const file = dirWith({ 'helios.json': '{"drainTimeout": "soon"}' });
+    expect(() => load({ cwd: file })).toThrow(`${join(file, 'helios.json')} "drainTimeout": invalid value "soon"`);
+  });
+
+  it('rejects unknown keys, bad JSON and a missing explicit file', () => {
+    expect(() => load({ cwd: dirWith({ 'helios.json': '{"listen": "127.0.0.1:1", "lisen": "x"}' }) })).toThrow(/unknown key\(s\) lisen; known: upstream, listen/);
+    expect(() => load({ cwd: dirWith({ 'helios.json': '{nope' }) })).toThrow(/is not valid JSON/);
+    expect(() => load({ cwd: dirWith({ 'helios.json': '[]' }) })).toThrow(/must contain a JSON object/);
+    expect(() => load({ cwd: dirWith({ 'helios.json': '{"listen": true}' }) })).toThrow(/"listen" must be a string or number/);
+    fails({ configFile: 'missing.json' }).toThrow(/cannot read config file .*missing\.json/);
+  });
+
+  it('requires tlsCert and tlsKey together, readable, and matching', () => {
+    fails({ flags: { tlsCert: '/nonexistent/cert.pem' } }).toThrow('tlsCert and tlsKey must be set together');
+    fails({ flags: { tlsCert: '/nonexistent/cert.pem', tlsKey: '/nonexistent/key.pem' } }).toThrow(
+      /cannot read --tls-cert file "\/nonexistent\/cert.pem": ENOENT/,
+    );
+    const junk = dirWith({ 'c.pem': 'not a cert', 'k.pem': 'not a key' });
+    fails({ flags: { tlsCert: join(junk, 'c.pem'), tlsKey: join(junk, 'k.pem') } }).toThrow(/are not a usable PEM pair/);
+  });
+
+  it('validates the upstream URL', () => {
+    fails({ flags: { upstream: 'mysql://db/x' } }).toThrow('must start with postgresql:// or postgres://');
+  });
+});
+
+describe('buildProxyOptions', () => {
+  it('maps the config and runtime parts onto ProxyOptions', () => {
+    const c = load({ cwd: dirWith(), flags: { upstream: 'postgresql://app:pw@db:5433/app?sslmode=disable', maxMessageBytes: '65536', drainTimeout: '2.5' } });
+    const opts = buildProxyOptions(c, { plugins: [] });
+    expect(opts).toMatchObject({
+      listenHost: '127.0.0.1',
+      listenPort: 6432,
+      upstream: { host: 'db', port: 5433, sslmode: 'disable' },
+      plugins: [],
+      maxMessageBytes: 65536,
+      drainTimeoutMs: 2500,
+    });
+    expect(opts.tls).toBeUndefined();
+  });
+
+  it('demands an upstream when neither config nor runtime give one', () => {
+    expect(() => buildProxyOptions(load({ cwd: dirWith() }), { plugins: [] })).toThrow(/no upstream: pass --upstream/);
+  });
+});
+
+describe('diffConfig', () => {
+  it('lists exactly the fields that changed', () => {
+    const cwd = dirWith();
+    const a = load({ cwd });
+    const b = load({ cwd, flags: { plugins: 'none', listen: '127.0.0.1:7000' } });
+    expect(diffConfig(a, a)).toEqual([]);
+    expect(diffConfig(a, b)).toEqual(['listen', 'plugins']);
+  });
+});

@@ -1,0 +1,113 @@
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freshDatabase, type FreshDatabase } from '../test/harness/db.ts';
+import { migrate, MIGRATIONS_DIR, readMigrations } from './control-schema.ts';
+
+let db: FreshDatabase;
+const clients: pg.Client[] = [];
+const dirs: string[] = [];
+
+function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'helios-migrations-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function connect(): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  clients.push(client);
+  return client;
+}
+
+async function resetSchema(): Promise<void> {
+  const c = await connect();
+  await c.query('DROP SCHEMA IF EXISTS helios CASCADE');
+}
+
+beforeAll(async () => {
+  db = await freshDatabase('control_schema');
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.end()));
+});
+afterAll(async () => {
+  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  await db?.drop();
+});
+
+describe('readMigrations', () => {
+  it('orders files by number and ignores other files', async () => {
+    const dir = scratchDir();
+    writeFileSync(join(dir, '0010_later.sql'), 'SELECT 10');
+    writeFileSync(join(dir, '0002_second.sql'), 'SELECT 2');
+    writeFileSync(join(dir, 'README.md'), 'not a migration');
+    expect((await readMigrations(dir)).map((m) => [m.version, m.name])).toEqual([[2, '0002_second'], [10, '0010_later']]);
+  });
+
+  it('refuses two files with one number', async () => {
+    const dir = scratchDir();
+    writeFileSync(join(dir, '0001_a.sql'), '');
+    writeFileSync(join(dir, '1_b.sql'), '');
+    await expect(readMigrations(dir)).rejects.toThrow(/share version 1/);
+  });
+
+  it('finds the shipped migrations', async () => {
+    expect((await readMigrations(MIGRATIONS_DIR))[0]).toMatchObject({ version: 1, name: '0001_helios_schema' });
+  });
+});
+
+describe('migrate', () => {
+  it('creates the helios schema, and a second run is a no-op', async () => {
+    await resetSchema();
+    const client = await connect();
+    const first = await migrate(client);
+    expect(first).toEqual({ from: 0, to: 1, applied: ['0001_helios_schema'] });
+    const { rows } = await client.query('SELECT helios.version() AS v');
+    expect(rows[0].v).toBe('heliosdb schema 1');
+    const versions = await client.query('SELECT version, name, applied_at FROM helios.schema_version');
+    expect(versions.rows).toEqual([{ version: 1, name: '0001_helios_schema', applied_at: expect.any(Date) }]);
+
+    expect(await migrate(client)).toEqual({ from: 1, to: 1, applied: [] });
+  });
+
+  it('applies only what is pending, in order, one transaction each', async () => {
+    await resetSchema();
+    const client = await connect();
+    await migrate(client);
+    const dir = scratchDir();
+    copyFileSync(join(MIGRATIONS_DIR, '0001_helios_schema.sql'), join(dir, '0001_helios_schema.sql'));
+    writeFileSync(join(dir, '0002_widgets.sql'), 'CREATE TABLE helios.widgets (id int);');
+    writeFileSync(join(dir, '0003_broken.sql'), 'INSERT INTO helios.widgets VALUES (1); SELECT no_such_function();');
+
+    await expect(migrate(client, { dir })).rejects.toThrow(/migration 0003_broken failed: function no_such_function\(\) does not exist/);
+    // 0002 committed on its own; 0003 rolled back completely.
+    const { rows } = await client.query('SELECT max(version) AS v, (SELECT count(*) FROM helios.widgets)::int AS widgets FROM helios.schema_version');
+    expect(rows[0]).toEqual({ v: 2, widgets: 0 });
+
+    writeFileSync(join(dir, '0003_broken.sql'), 'INSERT INTO helios.widgets VALUES (1);');
+    expect(await migrate(client, { dir })).toEqual({ from: 2, to: 3, applied: ['0003_broken'] });
+    expect((await client.query('SELECT helios.version() AS v')).rows[0].v).toBe('heliosdb schema 3');
+  });
+
+  it('lets concurrent sidecars race without applying anything twice', async () => {
+    await resetSchema();
+    const racers = await Promise.all([connect(), connect(), connect(), connect()]);
+    const results = await Promise.all(racers.map((c) => migrate(c)));
+    expect(results.flatMap((r) => r.applied)).toEqual(['0001_helios_schema']);
+    expect(results.every((r) => r.to === 1)).toBe(true);
+  });
+
+  it('refuses a schema newer than this HeliosDB knows', async () => {
+    await resetSchema();
+    const client = await connect();
+    await migrate(client);
+    await client.query("INSERT INTO helios.schema_version (version, name) VALUES (42, '0042_from_the_future')");
+    await expect(migrate(client)).rejects.toThrow('helios schema version 42 is newer than this HeliosDB knows (1); upgrade HeliosDB');
+    // The failed attempt left no transaction open.
+    expect((await client.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+  });
+});
