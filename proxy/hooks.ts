@@ -80,18 +80,27 @@ export class HookHost {
       if (d && typeof (d as Promise<unknown>).then === 'function') {
         return (d as Promise<Decision | undefined | void>).then(
           (res) => {
-            const next = merge(acc, res ?? undefined, q);
-            return next.deny ? next : this.runFrom(hooks, i + 1, q, next);
+            if (!res) return this.runFrom(hooks, i + 1, q, acc);
+            const next = merge(acc, res, q);
+            return isFinal(res) ? next : this.runFrom(hooks, i + 1, this.afterRewrite(q, res), next);
           },
           (err: unknown) => this.pluginFailed(h.name, err),
         );
       }
       if (d) {
         acc = merge(acc, d as Decision, q);
-        if (acc.deny) return acc;
+        if (isFinal(d as Decision)) return acc;
+        q = this.afterRewrite(q, d as Decision);
       }
     }
     return acc;
+  }
+
+  /** Later plugins judge the rewritten statement, not the original. */
+  private afterRewrite(q: QueryInfo, d: Decision): QueryInfo {
+    if (d.action !== 'rewrite') return q;
+    const a = this.analyzer!.analyzeStatement(d.sql);
+    return { ...q, ...a.analysis, text: d.sql, tags: { ...q.tags, ...a.tags } };
   }
 
   /** A plugin that throws fails closed: the statement is refused rather than let through unchecked. */
@@ -135,6 +144,11 @@ export class HookHost {
   async close(): Promise<void> {
     for (const p of this.plugins) await p.close?.();
   }
+}
+
+/** A deny or an intercept ends the round: nothing later may undo it. */
+function isFinal(d: Decision): boolean {
+  return d.action === 'deny' || d.action === 'intercept';
 }
 
 function merge(acc: QueryOutcome, d: Decision | undefined, q: QueryInfo): QueryOutcome {

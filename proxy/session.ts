@@ -8,12 +8,12 @@
 
 import type net from 'node:net';
 import type { ProxyCounters, QueryInfo, SessionInfo, StatementAnalysis } from '../plugins/contract.ts';
-import type { AnalyzedStatement } from './analyzer/index.ts';
-import { Be, FE_KIND, Fe, LARGE_MESSAGE_LIMIT, SMALL_MESSAGE_LIMIT, AuthCode } from './codec/codes.ts';
+import { stripComments, type AnalyzedStatement } from './analyzer/index.ts';
+import { Be, FE_KIND, Fe, LARGE_MESSAGE_LIMIT, SMALL_MESSAGE_LIMIT } from './codec/codes.ts';
 import { FrameReader, Take, Verdict, type FrameVisitor } from './codec/frames.ts';
 import {
   readBackendKeyData, readBindHead, readExecutePortal, readBindParams, readCommandTag, readParameterStatus, readParse, readQuery,
-  readSaslMechanisms, readSqlState, readTarget, rowsFromTag, ProtocolError,
+  readSqlState, readTarget, rowsFromTag, ProtocolError,
 } from './codec/read.ts';
 import * as w from './codec/write.ts';
 import type { CancelKeys } from './cancel.ts';
@@ -60,14 +60,29 @@ interface Pending {
   exec: Exec | null;
   execs: Exec[] | null;
   next: number;
+  /** Plugin notices, sent to the client just before this request's first response. */
+  notices: Buffer[] | null;
+  /** Parse/Close: restores the statement map if the server rejects or skips the request. */
+  undo: (() => void) | null;
 }
 
 interface Prepared {
   sql: string;
+  /** What the server was actually asked to parse (differs after a Parse-time rewrite). */
+  sentSql: string;
   analysis: StatementAnalysis;
   tags: Readonly<Record<string, string>>;
   paramTypes: number[];
+  /** A deny decided at Parse: every execution is refused. */
+  denied?: NonNullable<QueryOutcome['deny']>;
 }
+
+/** The proxy's own statement for injected requests; closed again before anything can fail. */
+const TMP_STATEMENT = '__helios_tmp';
+const CLOSE_TMP = w.close(0x53, TMP_STATEMENT);
+/** SQL PREPARE name [(types)] AS statement — the server shares its namespace with Parse. */
+const SQL_PREPARE = /^\s*prepare\s+("(?:[^"]|"")+"|[^\s(]+)\s*(?:\([^)]*\))?\s+as\s+([\s\S]*)$/i;
+const SQL_DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?("(?:[^"]|"")+"|\S+)\s*$/i;
 
 const EMPTY_TAGS: Readonly<Record<string, string>> = Object.freeze({});
 const ADMIN_SHUTDOWN = w.errorResponse({ severity: 'FATAL', code: '57P01', message: 'terminating connection because the HeliosDB proxy is shutting down' });
@@ -103,6 +118,12 @@ export class Session {
   private readonly pending: Pending[] = [];
   private head = 0;
   private readonly statements = new Map<string, Prepared>();
+  /** Notices decided for the next request to be queued. */
+  private noticeQueue: Buffer[] | null = null;
+  /** Client Syncs since its last Execute/Query: the server ignores those sent into COPY FROM STDIN. */
+  private syncsSinceExecute = 0;
+  /** The server is in COPY FROM STDIN (or COPY BOTH) and ignores Sync until CopyDone/CopyFail. */
+  private copyIn = false;
   private readonly portals = new Map<string, Exec>();
   private readonly maxMessage: number;
   private readonly maxDecodedBind: number;
@@ -222,13 +243,32 @@ export class Session {
           return this.protocolViolation(`invalid message length ${length} for message type "${String.fromCharCode(type)}"`);
         }
         if (!this.tracks) {
-          if (type === Fe.Query || type === Fe.Sync || type === Fe.FunctionCall) {
-            this.outstanding++;
-            if (type === Fe.Query) {
+          switch (type) {
+            case Fe.Query:
               this.queries++;
               this.host.counters.queries++;
-            }
-          } else if (type === Fe.Terminate) this.clientTerminated = true;
+              this.syncsSinceExecute = 0;
+              this.outstanding++;
+              break;
+            case Fe.FunctionCall:
+              this.outstanding++;
+              break;
+            case Fe.Sync:
+              if (!this.copyIn) {
+                this.syncsSinceExecute++;
+                this.outstanding++;
+              }
+              break;
+            case Fe.Execute:
+              this.syncsSinceExecute = 0;
+              break;
+            case Fe.CopyDone:
+            case Fe.CopyFail:
+              this.copyIn = false;
+              break;
+            case Fe.Terminate:
+              this.clientTerminated = true;
+          }
           return Take.Pass;
         }
         switch (type) {
@@ -248,6 +288,10 @@ export class Session {
             return Take.Pass;
           case Fe.Terminate:
             this.clientTerminated = true;
+            return Take.Pass;
+          case Fe.CopyDone:
+          case Fe.CopyFail:
+            this.copyIn = false;
             return Take.Pass;
           default:
             return Take.Pass;
@@ -271,17 +315,14 @@ export class Session {
   private onClientFrame(frame: Buffer): Verdict {
     switch (frame[0]) {
       case Fe.Query:
+        this.syncsSinceExecute = 0;
         return this.onQuery(frame);
-      case Fe.Parse: {
-        const p = readParse(frame);
-        const a = this.hooks.analyzer!.analyzeStatement(p.sql);
-        this.statements.set(p.name, { sql: p.sql, analysis: a.analysis, tags: a.tags, paramTypes: p.paramTypes });
-        this.enqueue(Req.Parse, false, null, null);
-        return Verdict.Forward;
-      }
+      case Fe.Parse:
+        return this.onParse(frame);
       case Fe.Bind:
         return this.onBind(frame, readBindHead(frame), true);
       case Fe.Execute: {
+        this.syncsSinceExecute = 0;
         this.enqueue(Req.Execute, false, this.portals.get(readExecutePortal(frame)) ?? null, null);
         return Verdict.Forward;
       }
@@ -290,12 +331,20 @@ export class Session {
         return Verdict.Forward;
       case Fe.Close: {
         const t = readTarget(frame);
-        if (t.type === 0x53) this.statements.delete(t.name);
-        else this.portals.delete(t.name);
-        this.enqueue(Req.Close, false, null, null);
+        if (t.type === 0x53) {
+          const prev = this.statements.get(t.name);
+          this.statements.delete(t.name);
+          this.enqueue(Req.Close, false, null, null, prev ? () => this.statements.set(t.name, prev) : null);
+        } else {
+          const prev = this.portals.get(t.name);
+          this.portals.delete(t.name);
+          this.enqueue(Req.Close, false, null, null, prev ? () => this.portals.set(t.name, prev) : null);
+        }
         return Verdict.Forward;
       }
       case Fe.Sync:
+        if (this.copyIn) return Verdict.Forward;
+        this.syncsSinceExecute++;
         this.enqueue(Req.Sync, false, null, null);
         this.outstanding++;
         return Verdict.Forward;
@@ -314,8 +363,9 @@ export class Session {
       const unknown: StatementAnalysis = { kind: 'UNKNOWN', reads: [], writes: [], fingerprint: '', normalized: '', error: 'statement too large to analyze' };
       if (head[0] === Fe.Parse) {
         const name = head.toString('utf8', 5, Math.max(5, head.indexOf(0, 5)));
-        this.statements.set(name, { sql, analysis: unknown, tags: EMPTY_TAGS, paramTypes: [] });
-        this.enqueue(Req.Parse, false, null, null);
+        const prev = this.statements.get(name);
+        this.statements.set(name, { sql, sentSql: sql, analysis: unknown, tags: EMPTY_TAGS, paramTypes: [] });
+        this.enqueue(Req.Parse, false, null, null, () => this.restoreStatement(name, prev));
         return true;
       }
       // A simple Query too large to analyze: decide on it as UNKNOWN, and stream it through.
@@ -357,6 +407,7 @@ export class Session {
       text: st.text,
       tags: st.tags,
       protocol,
+      phase: 'execute',
       index,
       state: new Map(),
       startedAt: 0n,
@@ -438,19 +489,58 @@ export class Session {
     return Verdict.Drop;
   }
 
+  /** Notices ride on the next queued request, so they reach the client between server messages. */
   private sendNotices(o: QueryOutcome): void {
     if (o.notices === undefined) return;
-    for (const n of o.notices) this.client.write(n);
+    if (this.noticeQueue === null) this.noticeQueue = [...o.notices];
+    else this.noticeQueue.push(...o.notices);
+  }
+
+  private restoreStatement(name: string, prev: Prepared | undefined): void {
+    if (prev === undefined) this.statements.delete(name);
+    else this.statements.set(name, prev);
+  }
+
+  /**
+   * Plugins see the statement at Parse too (phase 'parse'), so that a rewrite or an intercept
+   * replaces it before the server describes it; the replacement keeps the client's name.
+   */
+  private onParse(frame: Buffer): Verdict {
+    const p = readParse(frame);
+    const a = this.hooks.analyzer!.analyzeStatement(p.sql);
+    const prep: Prepared = { sql: p.sql, sentSql: p.sql, analysis: a.analysis, tags: a.tags, paramTypes: p.paramTypes };
+    const exec = this.newExec(a, 'extended', 0, { statementName: p.name, phase: 'parse' });
+    const o = this.hooks.decide(exec.query);
+    if (o instanceof Promise) {
+      o.then(
+        (res) => {
+          if (this.phase === 'closing') return;
+          if (this.finishParse(p.name, prep, res) === Verdict.Forward) this.fromClient.emit(frame);
+          this.continueClient();
+        },
+        (err: unknown) => this.internalError(err),
+      );
+      return Verdict.Pause;
+    }
+    return this.finishParse(p.name, prep, o);
+  }
+
+  /** Notices decided at Parse are not sent: they belong to executions. */
+  private finishParse(name: string, prep: Prepared, o: QueryOutcome): Verdict {
+    if (o.deny) prep.denied = o.deny;
+    const prev = this.statements.get(name);
+    this.statements.set(name, prep);
+    this.enqueue(Req.Parse, false, null, null, () => this.restoreStatement(name, prev));
+    if (o.deny || o.sql === undefined) return Verdict.Forward;
+    prep.sentSql = o.sql;
+    this.fromClient.emit(w.parse(name, o.sql, prep.paramTypes));
+    return Verdict.Drop;
   }
 
   /** `whole` is false for a Bind too large to decode: hooks get no parameters, and it cannot be rewritten. */
   private onBind(frame: Buffer, head: { portal: string; statement: string; restOffset: number }, whole: boolean): Verdict {
-    const prep = this.statements.get(head.statement);
-    if (prep === undefined) {
-      // Unknown statement: the server will say so.
-      this.enqueue(Req.Bind, false, null, null);
-      return Verdict.Forward;
-    }
+    // Unknown here: made by a SQL PREPARE the proxy could not read, or not existing (the server will say so).
+    const prep = this.statements.get(head.statement) ?? unknownStatement(head.statement);
     let extra: Partial<QueryInfo> = { statementName: head.statement };
     if (whole) {
       const p = readBindParams(frame, head.restOffset);
@@ -485,22 +575,26 @@ export class Session {
 
   private applyBind(frame: Buffer, head: { portal: string; restOffset: number }, prep: Prepared, exec: Exec, o: QueryOutcome): Verdict {
     this.sendNotices(o);
-    if (o.deny) {
-      exec.deny = o.deny;
+    const deny = o.deny ?? prep.denied;
+    if (deny) {
+      exec.deny = deny;
       this.host.counters.denied++;
       return this.denyBind(exec);
     }
     exec.query.startedAt = process.hrtime.bigint();
     this.portals.set(head.portal, exec);
-    if (o.sql === undefined) {
+    if (o.sql === undefined || o.sql === prep.sentSql) {
       this.enqueue(Req.Bind, false, exec, null);
       return Verdict.Forward;
     }
-    // Rewrite: parse the new text as the unnamed statement and bind the client's portal to it.
+    // Rewritten at execution (e.g. an intercept with fresh rows): bind the client's portal to
+    // the new text parsed under the proxy's own name, leaving the client's statements alone.
+    this.closeTmp();
     this.enqueue(Req.Parse, true, null, null);
-    this.fromClient.emit(w.parse('', o.sql, prep.paramTypes));
+    this.fromClient.emit(w.parse(TMP_STATEMENT, o.sql, prep.paramTypes));
     this.enqueue(Req.Bind, false, exec, null);
-    this.fromClient.emit(w.rebind(frame, head.portal, '', head.restOffset));
+    this.fromClient.emit(w.rebind(frame, head.portal, TMP_STATEMENT, head.restOffset));
+    this.closeTmp();
     return Verdict.Drop;
   }
 
@@ -513,13 +607,22 @@ export class Session {
     const code = exec.deny!.sqlstate;
     exec.deniedCode = code;
     // The injected Parse and Bind carry the execution too: in an aborted transaction they fail first (25P02).
+    // The statement is closed before it runs, so nothing of it outlives the error.
+    this.closeTmp();
     this.enqueue(Req.Parse, true, exec, null);
-    this.fromClient.emit(w.parse('', denySql(code)));
+    this.fromClient.emit(w.parse(TMP_STATEMENT, denySql(code)));
     this.enqueue(Req.Bind, true, exec, null);
-    this.fromClient.emit(w.bindEmpty('', ''));
+    this.fromClient.emit(w.bindEmpty('', TMP_STATEMENT));
+    this.closeTmp();
     this.enqueue(Req.Execute, false, exec, null);
     this.fromClient.emit(w.execute(''));
     return Verdict.Drop;
+  }
+
+  /** Closing a statement that does not exist is not an error, so this also clears a leftover. */
+  private closeTmp(): void {
+    this.enqueue(Req.Close, true, null, null);
+    this.fromClient.emit(CLOSE_TMP);
   }
 
   private continueClient(): void {
@@ -528,8 +631,10 @@ export class Session {
     this.flushUpstream();
   }
 
-  private enqueue(req: Req, suppress: boolean, exec: Exec | null, execs: Exec[] | null): void {
-    this.pending.push({ req, suppress, exec, execs, next: 0 });
+  private enqueue(req: Req, suppress: boolean, exec: Exec | null, execs: Exec[] | null, undo: (() => void) | null = null): void {
+    const notices = this.noticeQueue;
+    this.noticeQueue = null;
+    this.pending.push({ req, suppress, exec, execs, next: 0, notices, undo });
   }
 
   // ---- server -> client --------------------------------------------------------------
@@ -562,8 +667,10 @@ export class Session {
       header: (type, length) => {
         if (this.phase !== 'ready') return Take.Whole;
         if (!this.tracks) {
-          return type === Be.ReadyForQuery || type === Be.ParameterStatus || type === Be.ErrorResponse ? Take.Whole : Take.Pass;
+          return type === Be.ReadyForQuery || type === Be.ParameterStatus || type === Be.ErrorResponse ||
+            type === Be.CopyInResponse || type === Be.CopyBothResponse ? Take.Whole : Take.Pass;
         }
+        if (this.pending[this.head]?.notices) return Take.Whole;
         switch (type) {
           case Be.DataRow:
           case Be.CopyData: {
@@ -590,18 +697,6 @@ export class Session {
 
   private onStartupFrame(frame: Buffer): Verdict {
     switch (frame[0]) {
-      case Be.Authentication:
-        if (frame.readInt32BE(5) === AuthCode.SASL) {
-          // Channel binding would bind to the proxy's TLS certificate, not the server's, so the
-          // -PLUS mechanisms cannot succeed through a proxy; offering them breaks libpq's prefer.
-          const mechs = readSaslMechanisms(frame);
-          const usable = mechs.filter((m) => !m.endsWith('-PLUS'));
-          if (usable.length !== mechs.length && usable.length > 0) {
-            this.fromServer.emit(w.authenticationSasl(usable));
-            return Verdict.Drop;
-          }
-        }
-        return Verdict.Forward;
       case Be.BackendKeyData: {
         const k = readBackendKeyData(frame);
         this.serverPid = k.pid;
@@ -646,6 +741,7 @@ export class Session {
   private pop(): Pending | undefined {
     const p = this.pending[this.head];
     if (p === undefined) return undefined;
+    if (p.notices !== null) this.flushNotices(p);
     this.head++;
     if (this.head === this.pending.length) {
       this.pending.length = 0;
@@ -657,6 +753,28 @@ export class Session {
     return p;
   }
 
+  private flushNotices(p: Pending): void {
+    for (const n of p.notices!) this.fromServer.emit(n);
+    p.notices = null;
+  }
+
+  /**
+   * COPY FROM STDIN / COPY BOTH began: the server ignores the Syncs the client pipelined after
+   * the Execute, and any it sends until CopyDone or CopyFail, so they get no ReadyForQuery.
+   */
+  private onCopyIn(): void {
+    this.copyIn = true;
+    let n = this.syncsSinceExecute;
+    this.syncsSinceExecute = 0;
+    this.outstanding -= Math.min(n, this.outstanding);
+    for (let i = this.pending.length - 1; n > 0 && i > this.head; i--) {
+      if (this.pending[i]!.req === Req.Sync) {
+        this.pending.splice(i, 1);
+        n--;
+      }
+    }
+  }
+
   private onServerFrame(frame: Buffer): Verdict {
     const type = frame[0]!;
     if (!this.tracks) {
@@ -664,10 +782,17 @@ export class Session {
         this.txStatus = String.fromCharCode(frame[5]!) as 'I' | 'T' | 'E';
         if (this.outstanding > 0) this.outstanding--;
       } else if (type === Be.ParameterStatus) this.onParameterStatus(frame);
+      else if (type === Be.CopyInResponse || type === Be.CopyBothResponse) this.onCopyIn();
       else if (isFatal(frame)) this.serverSentFatal = true;
       return Verdict.Forward;
     }
+    const head = this.pending[this.head];
+    if (head !== undefined && head.notices !== null) this.flushNotices(head);
     switch (type) {
+      case Be.CopyInResponse:
+      case Be.CopyBothResponse:
+        this.onCopyIn();
+        return Verdict.Forward;
       case Be.ReadyForQuery: {
         this.txStatus = String.fromCharCode(frame[5]!) as 'I' | 'T' | 'E';
         if (this.outstanding > 0) this.outstanding--;
@@ -714,6 +839,12 @@ export class Session {
       if (p.req === Req.Execute) this.pop();
     }
     if (e === null || e.done) return e;
+    if (sqlstate === undefined && e.query.protocol === 'simple') this.trackSqlPrepare(tag, e.query.text);
+    this.report(e, tag, sqlstate, message);
+    return e;
+  }
+
+  private report(e: Exec, tag: string, sqlstate: string | undefined, message: string | undefined): void {
     e.done = true;
     const rows = tag === '' ? e.rows : rowsFromTag(tag) || e.rows;
     this.hooks.result({
@@ -726,7 +857,22 @@ export class Session {
       errorMessage: message,
       denied: e.deny !== undefined && sqlstate === e.deniedCode,
     });
-    return e;
+  }
+
+  /** Keeps the statement map in step with SQL PREPARE / DEALLOCATE / DISCARD, which share its namespace. */
+  private trackSqlPrepare(tag: string, text: string): void {
+    if (tag === 'PREPARE') {
+      const m = SQL_PREPARE.exec(stripComments(text));
+      if (!m) return;
+      const a = this.hooks.analyzer!.analyzeStatement(m[2]!);
+      this.statements.set(sqlName(m[1]!), { sql: a.text, sentSql: a.text, analysis: a.analysis, tags: a.tags, paramTypes: [] });
+    } else if (tag === 'DEALLOCATE') {
+      const m = SQL_DEALLOCATE.exec(stripComments(text));
+      if (m) this.statements.delete(sqlName(m[1]!));
+    } else if (tag === 'DEALLOCATE ALL' || tag === 'DISCARD ALL') {
+      this.statements.clear();
+      if (tag === 'DISCARD ALL') this.portals.clear();
+    }
   }
 
   private onServerError(frame: Buffer): Verdict {
@@ -737,8 +883,13 @@ export class Session {
     const denied = e !== null && e.deny !== undefined && sqlstate === e.deniedCode;
     this.completeStatement('', sqlstate, denied ? e!.deny!.message : undefined);
     if (p !== undefined && p.execs === null) {
-      // Extended protocol: the server now skips everything until Sync.
-      while (this.head < this.pending.length && this.pending[this.head]!.req !== Req.Sync && this.pending[this.head]!.req !== Req.FunctionCall && this.pending[this.head]!.req !== Req.Query) this.pop();
+      // Extended protocol: the failed request and everything up to Sync are not carried out.
+      const undone: Pending[] = [];
+      for (let q = this.pending[this.head]; q !== undefined && q.req !== Req.Sync && q.req !== Req.FunctionCall && q.req !== Req.Query; q = this.pending[this.head]) {
+        undone.push(this.pop()!);
+      }
+      for (let i = undone.length - 1; i >= 0; i--) undone[i]!.undo?.();
+      for (const q of undone) if (q.exec !== null && !q.exec.done) this.report(q.exec, '', sqlstate, undefined);
     }
     if (!denied) return Verdict.Forward;
     const d = e!.deny!;
@@ -811,6 +962,17 @@ export class Session {
       (err: Error) => this.host.log('warn', 'cancel request could not reach the server', { session: this.info.id, error: err.message }),
     );
   }
+}
+
+function unknownStatement(name: string): Prepared {
+  const sql = `<prepared statement "${name}">`;
+  const analysis: StatementAnalysis = { kind: 'UNKNOWN', reads: [], writes: [], fingerprint: '', normalized: sql };
+  return { sql, sentSql: sql, analysis, tags: EMPTY_TAGS, paramTypes: [] };
+}
+
+/** A SQL identifier as the server stores it: quoted kept verbatim, unquoted folded to lower case. */
+function sqlName(raw: string): string {
+  return raw.startsWith('"') ? raw.slice(1, -1).replace(/""/g, '"') : raw.toLowerCase();
 }
 
 /** ErrorResponse with severity FATAL or PANIC: the server closes the connection after it. */

@@ -14,7 +14,8 @@ export interface Child {
 }
 
 const TAIL_BYTES = 16 * 1024;
-const live = new Set<{ kill: (s: NodeJS.Signals) => void }>();
+const live = new Set<Child>();
+const pids = new Map<Child, () => void>(); // SIGKILL, for the synchronous exit path
 const syncFinalizers: Array<() => void> = [];
 const asyncCleanups: Array<() => Promise<void>> = [];
 
@@ -26,15 +27,13 @@ export function spawnChild(name: string, cmd: string, args: readonly string[], o
   const keep = (b: Buffer) => { tail = (tail + b.toString('utf8')).slice(-TAIL_BYTES); };
   proc.stdout?.on('data', keep);
   proc.stderr?.on('data', keep);
-  const handle = { kill: (s: NodeJS.Signals) => { proc.kill(s); } };
-  live.add(handle);
   const exited = new Promise<number | null>((resolve, reject) => {
-    proc.once('error', (err) => { live.delete(handle); reject(err); });
-    proc.once('exit', (code) => { live.delete(handle); resolve(code); });
+    proc.once('error', (err) => { forget(); reject(err); });
+    proc.once('exit', (code) => { forget(); resolve(code); });
   });
   exited.catch(() => {}); // callers that care await it; the rest must not crash on ENOENT
   const isDone = () => proc.exitCode !== null || proc.signalCode !== null;
-  return {
+  const child: Child = {
     name,
     pid: proc.pid ?? -1,
     exited,
@@ -47,6 +46,10 @@ export function spawnChild(name: string, cmd: string, args: readonly string[], o
       clearTimeout(timer);
     },
   };
+  const forget = () => { live.delete(child); pids.delete(child); };
+  live.add(child);
+  pids.set(child, () => proc.kill('SIGKILL'));
+  return child;
 }
 
 /** Runs at exit in this order: async cleanups (normal path / signals), then sync ones (always). */
@@ -59,14 +62,14 @@ export const shuttingDown = (): boolean => cleaning !== undefined;
 /** Stops every tracked child and runs the registered cleanups once. */
 export function cleanupAll(): Promise<void> {
   cleaning ??= (async () => {
-    for (const c of live) c.kill('SIGTERM');
+    await Promise.all([...live].map((c) => c.stop()));
     for (const fn of asyncCleanups.reverse()) await fn().catch((e: unknown) => console.error('cleanup:', e));
   })();
   return cleaning;
 }
 
 process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
+  for (const kill of pids.values()) kill();
   for (const fn of syncFinalizers) { try { fn(); } catch { /* best effort at exit */ } }
 });
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {

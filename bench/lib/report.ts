@@ -11,6 +11,12 @@ export function median(xs: readonly number[]): number | null {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** (max - min) / median: how far to trust a median of a few noisy runs. */
+export function spread(xs: readonly number[]): number | null {
+  const m = median(xs);
+  return m && xs.length > 1 ? (Math.max(...xs) - Math.min(...xs)) / m : null;
+}
+
 export function ratio(grid: Grid, mode: string, num: string, den: string): number | null {
   const [a, b] = [grid[mode]?.[num], grid[mode]?.[den]];
   return a != null && b ? a / b : null;
@@ -34,4 +40,5 @@ export function verdict(grid: Grid, modes: readonly string[], g: Goal): Verdict 
 }
 
 export const fmtTps = (v: number | null | undefined) => (v == null ? '-' : Math.round(v).toString());
+export const fmtPct = (v: number | null) => (v == null ? '-' : `${(v * 100).toFixed(0)}%`);
 export const fmtRatio = (v: number | null) => (v == null ? '-' : v.toFixed(3));

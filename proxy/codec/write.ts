@@ -114,6 +114,11 @@ export function rebind(bindFrame: Buffer, portal: string, statement: string, res
   return frame(Fe.Bind, portal, statement, bindFrame.subarray(restOffset));
 }
 
+/** Close of a statement ('S') or portal ('P'). */
+export function close(type: number, name: string): Buffer {
+  return frame(Fe.Close, Buffer.from([type]), name);
+}
+
 export function execute(portal: string, maxRows = 0): Buffer {
   return frame(Fe.Execute, portal, int32(maxRows));
 }

@@ -51,6 +51,7 @@ export async function startContainer(tls: TestTls): Promise<RunningPg> {
     url: pgUrl(SUPERUSER, SUPERUSER_PASSWORD, host, port, 'postgres'),
     serverTls: true,
     serverCaCert: tls.ca.cert,
+    serverKeyPair: { cert: tls.server.cert, key: tls.server.key },
     hbaControlled: true,
     stop: async () => { await container.stop(); },
   };

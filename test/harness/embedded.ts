@@ -82,6 +82,7 @@ export async function startEmbedded(tmpDir: string, tls: TestTls): Promise<Runni
     url: pgUrl(SUPERUSER, SUPERUSER_PASSWORD, host, port, 'postgres'),
     serverTls: true,
     serverCaCert: tls.ca.cert,
+    serverKeyPair: { cert: tls.server.cert, key: tls.server.key },
     hbaControlled: true,
     stop: () => server.stop(),
   };

@@ -25,6 +25,7 @@ export async function useExternal(url: string): Promise<RunningPg> {
     url,
     serverTls,
     serverCaCert: caFile ? await readFile(caFile, 'utf8') : null,
+    serverKeyPair: null,
     hbaControlled: false,
     stop: async () => {},
   };

@@ -11,6 +11,8 @@ export interface RunningPg {
   url: string;
   serverTls: boolean;
   serverCaCert: string | null;
+  /** The server's own certificate and key (PEM) when the harness made them; null for an external server. */
+  serverKeyPair: { cert: string; key: string } | null;
   hbaControlled: boolean;
   stop(): Promise<void>;
 }

@@ -33,6 +33,8 @@ export interface TestPg {
   serverTls: boolean;
   /** PEM of a CA that verifies the server's certificate (the test CA unless external). */
   serverCaCert: string | null;
+  /** The server's own certificate and key (PEM) when the harness made them; null for an external server. */
+  serverKeyPair: { cert: string; key: string } | null;
   /** The test CA, made per run: signs the server certificate (when the harness runs it) and the proxy's. */
   caCertPath: string;
   caCert: string;
