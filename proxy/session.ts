@@ -940,7 +940,10 @@ export class Session {
     setTimeout(() => this.client.destroy(), 5_000).unref();
     const up = this.upstream;
     if (up !== null) {
-      if (this.clientTerminated) up.end();
+      // A backend notices a closed socket only when it next reads or writes, so a statement
+      // still running would run on, and commit. Cancel it first, then close.
+      if (this.outstanding > 0 && !this.clientTerminated && !up.destroyed) this.cancelUpstream(() => up.destroy());
+      else if (this.clientTerminated) up.end();
       else if (!up.destroyed && up.writable && this.fromClient.atBoundary) up.end(w.TERMINATE);
       else up.destroy();
       this.host.counters.serversActive--;
@@ -951,15 +954,21 @@ export class Session {
     this.host.closed(this);
   }
 
-  cancelUpstream(): void {
+  /** Sends the server a CancelRequest for this session's backend; `then` runs once it was delivered or failed. */
+  cancelUpstream(then?: () => void): void {
     const key = this.serverKey;
-    if (key === null) return;
+    if (key === null) return then?.();
     connectUpstream(this.host.options.upstream, this.host.options.connectTimeoutMs ?? 10_000).then(
       ({ socket }) => {
         socket.on('error', () => socket.destroy());
+        // The server closes a cancel connection once it has acted on it.
+        socket.on('close', () => then?.());
         socket.end(w.cancelRequest(this.serverPid, key));
       },
-      (err: Error) => this.host.log('warn', 'cancel request could not reach the server', { session: this.info.id, error: err.message }),
+      (err: Error) => {
+        this.host.log('warn', 'cancel request could not reach the server', { session: this.info.id, error: err.message });
+        then?.();
+      },
     );
   }
 }

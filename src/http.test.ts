@@ -51,7 +51,7 @@ describe('HTTP endpoint', () => {
   });
 
   it('/metrics serves the proxy counters, query kinds and process metrics as Prometheus text', async () => {
-    const q = (kind: string) => ({ kind }) as Parameters<NonNullable<Plugin['onQuery']>>[0];
+    const q = (kind: string) => ({ kind, phase: 'execute' }) as Parameters<NonNullable<Plugin['onQuery']>>[0];
     queryCounter.onQuery!(q('SELECT'));
     queryCounter.onQuery!(q('SELECT'));
     queryCounter.onQuery!(q('INSERT'));
