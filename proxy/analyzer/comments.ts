@@ -17,8 +17,30 @@ export function stripComments(sql: string): string {
 
 export function stripCommentsMapped(sql: string): CommentFreeText {
   if (mayHaveComment(sql)) return removeComments(sql);
-  const lead = skipSpace(sql, 0);
-  return { text: trimSpace(sql), originalIndex: (index) => index + lead };
+  return { text: trimSpace(sql), originalIndex: shiftedBy(skipSpace(sql, 0)) };
+}
+
+// The mappings are arrows returned by a function, never arrows assigned to a name or property:
+// under tsx (how the proxy runs) esbuild's keepNames wraps those in __name(), an
+// Object.defineProperty per call that costs more than the rest of stripping a short statement.
+
+function shiftedBy(lead: number): (index: number) => number {
+  return (index) => index + lead;
+}
+
+/** Maps through runs of the original: run k starts at out index runOut[k] and original index runSql[k]; the text starts at `lead` of out. */
+function throughRuns(lead: number, runOut: readonly number[], runSql: readonly number[]): (index: number) => number {
+  return (index) => {
+    const target = index + lead;
+    let low = 0;
+    let high = runOut.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if (runOut[mid]! <= target) low = mid;
+      else high = mid - 1;
+    }
+    return runSql[low]! + (target - runOut[low]!);
+  };
 }
 
 export function mayHaveComment(sql: string): boolean {
@@ -57,28 +79,7 @@ const STAR = 42;
 const BACKSLASH = 92;
 
 function removeComments(sql: string): CommentFreeText {
-  let out = '';
-  // Kept runs of the original: run k starts at out index runOut[k] and original index runSql[k].
-  const runOut: number[] = [];
-  const runSql: number[] = [];
-  let runStart = 0;
-
-  /** Drops sql[start, end) and returns where scanning resumes. */
-  const removeRange = (start: number, end: number): number => {
-    if (start > runStart) {
-      runOut.push(out.length);
-      runSql.push(runStart);
-      out += sql.slice(runStart, start);
-    }
-    // A comment separates tokens as whitespace does ("1/**/2" is "1 2", not "12"); whitespace
-    // on both sides of it collapses to the one before it.
-    const spaceBefore = out.length === 0 || isSpace(out.charCodeAt(out.length - 1));
-    if (spaceBefore) end = skipSpace(sql, end);
-    else if (end < sql.length && !isSpace(sql.charCodeAt(end))) out += ' ';
-    runStart = end;
-    return end;
-  };
-
+  const remover = new CommentRemover(sql);
   let i = 0;
   while (i < sql.length) {
     const code = sql.charCodeAt(i);
@@ -90,38 +91,57 @@ function removeComments(sql: string): CommentFreeText {
     } else if (code === DOLLAR) {
       i = skipDollarQuoted(sql, i);
     } else if (code === DASH && next === DASH) {
-      i = removeRange(i, lineEnd(sql, i + 2));
+      i = remover.removeRange(i, lineEnd(sql, i + 2));
     } else if (code === SLASH && next === STAR) {
       const end = blockCommentEnd(sql, i);
       // Unterminated: keep it, so parsing fails the way the server will.
       if (end < 0) break;
-      i = removeRange(i, end);
+      i = remover.removeRange(i, end);
     } else {
       i++;
     }
   }
-  if (runStart < sql.length) {
-    runOut.push(out.length);
-    runSql.push(runStart);
-    out += sql.slice(runStart);
+  return remover.finish();
+}
+
+class CommentRemover {
+  private out = '';
+  // Kept runs of the original: run k starts at out index runOut[k] and original index runSql[k].
+  private readonly runOut: number[] = [];
+  private readonly runSql: number[] = [];
+  private runStart = 0;
+
+  constructor(private readonly sql: string) {}
+
+  /** Drops sql[start, end) and returns where scanning resumes. */
+  removeRange(start: number, end: number): number {
+    const sql = this.sql;
+    if (start > this.runStart) {
+      this.runOut.push(this.out.length);
+      this.runSql.push(this.runStart);
+      this.out += sql.slice(this.runStart, start);
+    }
+    // A comment separates tokens as whitespace does ("1/**/2" is "1 2", not "12"); whitespace
+    // on both sides of it collapses to the one before it.
+    const out = this.out;
+    const spaceBefore = out.length === 0 || isSpace(out.charCodeAt(out.length - 1));
+    if (spaceBefore) end = skipSpace(sql, end);
+    else if (end < sql.length && !isSpace(sql.charCodeAt(end))) this.out += ' ';
+    this.runStart = end;
+    return end;
   }
 
-  const lead = skipSpace(out, 0);
-  const text = out.slice(lead, trimSpaceEnd(out, out.length));
-  return {
-    text,
-    originalIndex(index) {
-      const target = index + lead;
-      let low = 0;
-      let high = runOut.length - 1;
-      while (low < high) {
-        const mid = (low + high + 1) >> 1;
-        if (runOut[mid]! <= target) low = mid;
-        else high = mid - 1;
-      }
-      return runSql[low]! + (target - runOut[low]!);
-    },
-  };
+  finish(): CommentFreeText {
+    const sql = this.sql;
+    if (this.runStart < sql.length) {
+      this.runOut.push(this.out.length);
+      this.runSql.push(this.runStart);
+      this.out += sql.slice(this.runStart);
+    }
+    const out = this.out;
+    const lead = skipSpace(out, 0);
+    return { text: out.slice(lead, trimSpaceEnd(out, out.length)), originalIndex: throughRuns(lead, this.runOut, this.runSql) };
+  }
 }
 
 /** Index just past the quote that closes the string or identifier opened at `open`. */

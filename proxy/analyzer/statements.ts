@@ -23,6 +23,9 @@ export interface StatementLayout {
   readonly analysis: StatementAnalysis;
   readonly separator: number;
   readonly terminator: number;
+  /** The text analyzed: [start, end) of the comment-free text. */
+  readonly start: number;
+  readonly end: number;
 }
 
 /** The statements of a comment-free, trimmed, non-empty text. */
@@ -38,8 +41,11 @@ export function layoutStatements(text: string): readonly StatementLayout[] {
     // stmt_location and stmt_len count UTF-8 bytes; stmt_len 0 means "to the end of the text".
     const start = toIndex(raw.stmt_location ?? 0);
     const end = raw.stmt_len ? toIndex((raw.stmt_location ?? 0) + raw.stmt_len) : text.length;
+    const textEnd = trimSpaceEnd(text, end);
     return {
-      analysis: analyzeParsed(raw.stmt, text.slice(start, trimSpaceEnd(text, end))),
+      analysis: analyzeParsed(raw.stmt, text.slice(start, textEnd)),
+      start,
+      end: textEnd,
       // The location is the statement's first token, so the last ';' before it separates it from the previous one.
       separator: start > 0 ? text.lastIndexOf(';', start - 1) : -1,
       // A statement that does not run to the end of the text ends at its ';'.
@@ -52,7 +58,13 @@ export function layoutStatements(text: string): readonly StatementLayout[] {
 function unparseableLayout(text: string, error: string): StatementLayout {
   let end = text.length;
   while (end > 0 && text[end - 1] === ';') end = trimSpaceEnd(text, end - 1);
-  return { analysis: analyzeUnparseable(text, error), separator: -1, terminator: end < text.length ? text.indexOf(';', end) : -1 };
+  return {
+    analysis: analyzeUnparseable(text, error),
+    separator: -1,
+    terminator: end < text.length ? text.indexOf(';', end) : -1,
+    start: 0,
+    end: text.length,
+  };
 }
 
 /** Maps UTF-8 byte offsets into `text` to string indices; offsets must come in ascending order. */
@@ -76,13 +88,25 @@ function utf16Index(text: string): (byteOffset: number) => number {
  * for the last statement also from what follows its `;` (`SELECT 1; /*tags*\/`).
  */
 export function placeStatement(sql: string, source: CommentFreeText, layout: StatementLayout, last: boolean): AnalyzedStatement {
-  const start = skipSpace(sql, layout.separator < 0 ? 0 : source.originalIndex(layout.separator) + 1);
-  const end = trimSpaceEnd(sql, layout.terminator < 0 ? sql.length : source.originalIndex(layout.terminator));
+  return placeStatementAt(sql, source, layout.analysis, layout.separator, layout.terminator, last);
+}
+
+/** placeStatement for a statement whose `;`s are at `separator` and `terminator` of `source.text` (-1: none). */
+export function placeStatementAt(
+  sql: string,
+  source: CommentFreeText,
+  analysis: StatementAnalysis,
+  separator: number,
+  terminator: number,
+  last: boolean,
+): AnalyzedStatement {
+  const start = skipSpace(sql, separator < 0 ? 0 : source.originalIndex(separator) + 1);
+  const end = trimSpaceEnd(sql, terminator < 0 ? sql.length : source.originalIndex(terminator));
   return Object.freeze({
     text: sql.slice(start, end),
     start,
     end,
-    analysis: layout.analysis,
+    analysis,
     tags: sql.includes('/*') ? parseSqlCommenter(sql.slice(start, last ? sql.length : end)) : NO_TAGS,
   });
 }
