@@ -62,6 +62,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     let buf: Buffer = Buffer.alloc(0);
     const address = `${socket.remoteAddress?.includes(':') ? `[${socket.remoteAddress}]` : socket.remoteAddress}:${socket.remotePort}`;
     const fail = (code: string, message: string) => {
+      clearTimeout(timer);
       counters.protocolErrors++;
       socket.removeListener('data', onData);
       socket.end(errorResponse({ severity: 'FATAL', code, message }));
@@ -121,6 +122,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     };
     socket.on('data', onData);
     socket.on('error', () => socket.destroy());
+    socket.once('close', () => clearTimeout(timer));
   }
 
   function upgrade(socket: net.Socket): void {
