@@ -9,11 +9,11 @@
 import type net from 'node:net';
 import type { ProxyCounters, QueryInfo, SessionInfo, StatementAnalysis } from '../plugins/contract.ts';
 import { stripComments, type AnalyzedStatement } from './analyzer/index.ts';
-import { Be, FE_KIND, Fe, LARGE_MESSAGE_LIMIT, SMALL_MESSAGE_LIMIT } from './codec/codes.ts';
+import { AuthCode, Be, FE_KIND, Fe, LARGE_MESSAGE_LIMIT, SMALL_MESSAGE_LIMIT } from './codec/codes.ts';
 import { FrameReader, Take, Verdict, type FrameVisitor } from './codec/frames.ts';
 import {
   readBackendKeyData, readBindHead, readExecutePortal, readBindParams, readCommandTag, readParameterStatus, readParse, readQuery,
-  readSqlState, readTarget, rowsFromTag, ProtocolError,
+  readSaslMechanisms, readSqlState, readTarget, rowsFromTag, ProtocolError,
 } from './codec/read.ts';
 import * as w from './codec/write.ts';
 import type { CancelKeys } from './cancel.ts';
@@ -697,6 +697,18 @@ export class Session {
 
   private onStartupFrame(frame: Buffer): Verdict {
     switch (frame[0]) {
+      case Be.Authentication:
+        // A TLS upstream offers SCRAM-SHA-256-PLUS; libpq refuses that offer on a plain
+        // connection, which is what the client's hop is here. Over TLS it is passed through.
+        if (!this.info.tls && frame.readInt32BE(5) === AuthCode.SASL) {
+          const mechs = readSaslMechanisms(frame);
+          const plain = mechs.filter((m) => !m.endsWith('-PLUS'));
+          if (plain.length !== mechs.length && plain.length > 0) {
+            this.fromServer.emit(w.authenticationSasl(plain));
+            return Verdict.Drop;
+          }
+        }
+        return Verdict.Forward;
       case Be.BackendKeyData: {
         const k = readBackendKeyData(frame);
         this.serverPid = k.pid;
