@@ -11,6 +11,7 @@ import { SSL_ACCEPT, SSL_REFUSE, errorResponse } from './codec/write.ts';
 import { HookHost } from './hooks.ts';
 import type { ProxyHandle, ProxyOptions } from './options.ts';
 import { Session, type SessionHost } from './session.ts';
+import { connectUpstream, type UpstreamConnection } from './upstream.ts';
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const log = opts.log ?? (() => {});
@@ -53,14 +54,29 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       socket.end(errorResponse({ severity: 'FATAL', code: '57P03', message: 'the HeliosDB proxy is shutting down' }));
       return;
     }
-    negotiate(socket, false);
+    negotiate(socket, false, dialUpstream());
   });
+
+  /**
+   * The upstream connection is dialed at accept, in parallel with the client's SSL negotiation
+   * and startup packet, as a raw TCP pipe would; it is dropped if no session comes of it.
+   */
+  function dialUpstream(): Promise<UpstreamConnection> {
+    const p = connectUpstream(host.options.upstream, host.options.connectTimeoutMs ?? 10_000);
+    p.catch(() => {});
+    return p;
+  }
+
+  function discard(dial: Promise<UpstreamConnection>): void {
+    dial.then((c) => c.socket.destroy(), () => {});
+  }
   server.on('error', (err) => log('error', 'listener error', { error: err.message }));
 
   /** Reads untyped startup-phase packets until a StartupMessage or CancelRequest arrives. */
-  function negotiate(socket: net.Socket, isTls: boolean): void {
+  function negotiate(socket: net.Socket, isTls: boolean, dial: Promise<UpstreamConnection>): void {
     let buf: Buffer = Buffer.alloc(0);
     const address = `${socket.remoteAddress?.includes(':') ? `[${socket.remoteAddress}]` : socket.remoteAddress}:${socket.remotePort}`;
+    let handedOver = false;
     const fail = (code: string, message: string) => {
       clearTimeout(timer);
       counters.protocolErrors++;
@@ -94,7 +110,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
             clearTimeout(timer);
             socket.removeListener('data', onData);
             socket.write(SSL_ACCEPT);
-            return upgrade(socket);
+            handedOver = true;
+            return upgrade(socket, dial);
           }
           socket.write(SSL_REFUSE);
           return;
@@ -113,7 +130,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
           const session = new Session(host, socket, nextId++, packet.params, packet.minor, address, isTls);
           sessions.add(session);
           counters.clientsActive++;
-          session.start(packetBuf, rest).catch((err: unknown) => {
+          handedOver = true;
+          session.start(packetBuf, rest, dial).catch((err: unknown) => {
             log('error', 'session start failed', { error: err instanceof Error ? err.message : String(err) });
             session.close();
           });
@@ -122,16 +140,20 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     };
     socket.on('data', onData);
     socket.on('error', () => socket.destroy());
-    socket.once('close', () => clearTimeout(timer));
+    socket.once('close', () => {
+      clearTimeout(timer);
+      if (!handedOver) discard(dial);
+    });
   }
 
-  function upgrade(socket: net.Socket): void {
+  function upgrade(socket: net.Socket, dial: Promise<UpstreamConnection>): void {
     // The client sends nothing between our 'S' and its ClientHello, so no bytes are lost here.
     const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: secureContext! });
-    secure.once('secure', () => negotiate(secure, true));
+    secure.once('secure', () => negotiate(secure, true, dial));
     secure.on('error', (err) => {
       log('debug', 'client TLS handshake failed', { error: err.message });
       secure.destroy();
+      discard(dial);
     });
   }
 

@@ -19,7 +19,7 @@ import * as w from './codec/write.ts';
 import type { CancelKeys } from './cancel.ts';
 import { denySql, type HookHost, type QueryOutcome } from './hooks.ts';
 import type { ProxyOptions } from './options.ts';
-import { connectUpstream } from './upstream.ts';
+import { connectUpstream, type UpstreamConnection } from './upstream.ts';
 
 /** What a session needs from the proxy around it. */
 export interface SessionHost {
@@ -168,13 +168,13 @@ export class Session {
   }
 
   /** Connects upstream and forwards the client's startup packet, byte for byte. */
-  async start(startupPacket: Buffer, early: Buffer | null): Promise<void> {
+  async start(startupPacket: Buffer, early: Buffer | null, dial: Promise<UpstreamConnection>): Promise<void> {
     const { options, counters } = this.host;
     this.client.on('error', () => this.close());
     this.client.on('close', () => this.close());
     let conn;
     try {
-      conn = await connectUpstream(options.upstream, options.connectTimeoutMs ?? 10_000);
+      conn = await dial;
     } catch (err) {
       counters.upstreamConnectErrors++;
       options.onUpstreamConnect?.(0, false);
