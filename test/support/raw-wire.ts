@@ -5,6 +5,7 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
+import * as w from '../../proxy/codec/write.ts';
 
 export interface RawMessage {
   type: string;
@@ -119,7 +120,7 @@ export class RawConnection {
 
   /** A simple Query message, sent without waiting for anything. */
   sendQuery(sql: string): void {
-    this.write(typed('Q', Buffer.from(sql + '\0', 'utf8')));
+    this.write(w.query(sql));
   }
 
   /** An 8-byte request code packet: SSLRequest (80877103) or GSSENCRequest (80877104). */
@@ -245,7 +246,7 @@ export class RawConnection {
 
   // Extended protocol, one message at a time: the caller decides where the Syncs go.
   sendParse(name: string, sql: string): void {
-    this.write(typed('P', Buffer.concat([cstr(name), cstr(sql), Buffer.from([0, 0])])));
+    this.write(w.parse(name, sql));
   }
 
   /** Bind with text parameters and text results. */
@@ -267,11 +268,11 @@ export class RawConnection {
   }
 
   sendExecute(portal: string): void {
-    this.write(typed('E', Buffer.concat([cstr(portal), int32(0)])));
+    this.write(w.execute(portal));
   }
 
   sendSync(): void {
-    this.write(typed('S', Buffer.alloc(0)));
+    this.write(w.SYNC);
   }
 
   /** Reads everything up to and including the next ReadyForQuery. */
@@ -330,11 +331,7 @@ export const SSL_REQUEST_CODE = 80877103;
 export const GSSENC_REQUEST_CODE = 80877104;
 
 function typed(type: string, body: Buffer): Buffer {
-  const b = Buffer.alloc(5 + body.length);
-  b.write(type, 0, 'latin1');
-  b.writeInt32BE(4 + body.length, 1);
-  body.copy(b, 5);
-  return b;
+  return w.frame(type.charCodeAt(0), body);
 }
 
 function cstr(s: string): Buffer {
