@@ -1,32 +1,19 @@
 // CancelRequest through the proxy: clients get the proxy's own (pid, key) in BackendKeyData, a
 // cancel is honoured only when both match a live session, and it cancels that session's query
 // alone. A CancelRequest gets no answer: the other side just closes the connection.
-import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, type FreshDatabase } from './harness/db.ts';
-import { pgConfig, testPg } from './harness/pg.ts';
+import { useFreshDatabase } from './harness/db.ts';
+import { testPg } from './harness/pg.ts';
 import { startTestProxy, type TestProxy } from './support/proxy.ts';
 import { RawClient, dataRowText, fields, msg, sendCancel, types, type Frame, type StartupResult } from './support/raw-client.ts';
 
-let db: FreshDatabase;
-let direct: pg.Client;
-
-beforeAll(async () => {
-  db = await freshDatabase('cancel');
-  direct = new pg.Client(pgConfig({ database: db.name }));
-  await direct.connect();
-});
-
-afterAll(async () => {
-  await direct?.end();
-  await db?.drop();
-});
+const fx = useFreshDatabase('cancel');
 
 /** Waits until the server backend `pid` is executing a statement containing `fragment`. */
 async function waitRunning(pid: number, fragment: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    const r = await direct.query("select 1 from pg_stat_activity where pid = $1 and state = 'active' and position($2 in query) > 0", [pid, fragment]);
+    const r = await fx.client.query("select 1 from pg_stat_activity where pid = $1 and state = 'active' and position($2 in query) > 0", [pid, fragment]);
     if (r.rowCount === 1) return;
     await new Promise((res) => setTimeout(res, 25));
   }
@@ -62,7 +49,7 @@ describe.each(['none', 'all'] as const)('cancel through the proxy with plugins %
   /** A raw session through the proxy, with its BackendKeyData and its server backend's pid. */
   async function session(minor = 0): Promise<{ client: RawClient; startup: StartupResult; serverPid: number }> {
     const { client, startup } = await RawClient.connect({
-      host: proxy.connection.host, port: proxy.connection.port, user: testPg.user, password: testPg.password, database: db.name, minor,
+      host: proxy.connection.host, port: proxy.connection.port, user: testPg.user, password: testPg.password, database: fx.db.name, minor,
     });
     clients.push(client);
     const [[pid]] = await client.rows('select pg_backend_pid()');
@@ -72,7 +59,7 @@ describe.each(['none', 'all'] as const)('cancel through the proxy with plugins %
   const cancel = (pid: number, key: Buffer) => sendCancel(proxy.connection.host, proxy.connection.port, pid, key);
 
   it('cancels a running query with postgres.js query.cancel()', async () => {
-    const sql = postgres({ ...proxy.connection, database: db.name, max: 1 });
+    const sql = postgres({ ...proxy.connection, database: fx.db.name, max: 1 });
     try {
       const [{ pid }] = await sql`select pg_backend_pid() as pid`;
       const q = sql`select pg_sleep(30) /*pgjs-cancel*/`;
@@ -193,7 +180,7 @@ describe.runIf(testPg.serverTls)('cancel over TLS', () => {
 
   it('takes a CancelRequest sent inside TLS', async () => {
     const { client, startup } = await RawClient.connect({
-      host: proxy.connection.host, port: proxy.connection.port, user: testPg.user, password: testPg.password, database: db.name,
+      host: proxy.connection.host, port: proxy.connection.port, user: testPg.user, password: testPg.password, database: fx.db.name,
     });
     clients.push(client);
     const [[pid]] = await client.rows('select pg_backend_pid()');
@@ -207,7 +194,7 @@ describe.runIf(testPg.serverTls)('cancel over TLS', () => {
   });
 
   it('cancels a postgres.js query on a TLS session', async () => {
-    const sql = postgres({ ...proxy.connection, database: db.name, max: 1, ssl: { ca: testPg.caCert, servername: 'localhost' }, connection: { application_name: 'pgjs-tls' } });
+    const sql = postgres({ ...proxy.connection, database: fx.db.name, max: 1, ssl: { ca: testPg.caCert, servername: 'localhost' }, connection: { application_name: 'pgjs-tls' } });
     try {
       const [{ pid }] = await sql`select pg_backend_pid() as pid`;
       const q = sql`select pg_sleep(30) /*pgjs-tls-cancel*/`;

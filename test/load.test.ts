@@ -4,8 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, type FreshDatabase } from './harness/db.ts';
-import { pgConfig, testPg } from './harness/pg.ts';
+import { useFreshDatabase } from './harness/db.ts';
+import { testPg } from './harness/pg.ts';
 import { startTestProxy, type TestProxy } from './support/proxy.ts';
 import { spawnProxyProcess, type ProxyProcess } from './support/spawn-proxy-process.ts';
 import { waitUntil } from './support/wire-capture.ts';
@@ -15,23 +15,11 @@ const CLIENTS = 200;
 const VALUE_BYTES = 100 * 1024 * 1024;
 const ROWS = 200_000;
 
-let db: FreshDatabase;
-let admin: pg.Client;
-
-beforeAll(async () => {
-  db = await freshDatabase('load');
-  admin = new pg.Client(pgConfig({ database: db.name }));
-  await admin.connect();
-});
-
-afterAll(async () => {
-  await admin?.end();
-  await db?.drop();
-});
+const fx = useFreshDatabase('load');
 
 async function serverBackends(): Promise<number> {
-  const { rows } = await admin.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db.name]);
+  const { rows } = await fx.client.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [fx.db.name]);
   return rows[0]!.n;
 }
 
@@ -44,7 +32,7 @@ describe.each(MODES)('load with plugins %s', (plugins) => {
 
     beforeAll(async () => {
       proxy = await startTestProxy({ plugins });
-      await admin.query(`CREATE TABLE ${table} (client int PRIMARY KEY, v int NOT NULL, note text NOT NULL)`);
+      await fx.client.query(`CREATE TABLE ${table} (client int PRIMARY KEY, v int NOT NULL, note text NOT NULL)`);
     });
 
     afterAll(async () => {
@@ -52,7 +40,7 @@ describe.each(MODES)('load with plugins %s', (plugins) => {
     });
 
     it('all connect at once, each runs queries and a transaction, all results correct, all closed after', async () => {
-      const config = { ...proxy.connection, database: db.name };
+      const config = { ...proxy.connection, database: fx.db.name };
       const clients = Array.from({ length: CLIENTS }, () => new pg.Client(config));
       try {
         // All 200 open at the same time, not one after another.
@@ -81,12 +69,12 @@ describe.each(MODES)('load with plugins %s', (plugins) => {
         }));
         for (const r of results) {
           expect(r.a).toEqual({ twice: r.i * 2, who: `client-${r.i}` });
-          expect(r.b).toEqual([{ one: 1 }, { db: db.name }]);
+          expect(r.b).toEqual([{ one: 1 }, { db: fx.db.name }]);
           expect(r.updated).toBe(1);
           expect(r.own).toEqual({ v: r.i + 1000, note: 'updated' });
           expect(r.after).toEqual({ v: r.i + 1000 });
         }
-        const { rows } = await admin.query<{ n: number; total: string }>(`SELECT count(*)::int AS n, sum(v)::text AS total FROM ${table}`);
+        const { rows } = await fx.client.query<{ n: number; total: string }>(`SELECT count(*)::int AS n, sum(v)::text AS total FROM ${table}`);
         expect(rows[0]!.n).toBe(CLIENTS);
         expect(rows[0]!.total).toBe(String((CLIENTS * (CLIENTS - 1)) / 2 + CLIENTS * 1000));
 
@@ -139,9 +127,9 @@ describe.each(MODES)('load with plugins %s', (plugins) => {
         // on the baseline compiler here; the bytes the proxy forwards are handled the same.
         nodeArgs: ['--liftoff-only'],
       });
-      await admin.query(`CREATE TABLE ${table} (id int PRIMARY KEY, data bytea NOT NULL)`);
+      await fx.client.query(`CREATE TABLE ${table} (id int PRIMARY KEY, data bytea NOT NULL)`);
       // Stored as is: random bytes do not compress, and no TOAST compression work to wait for.
-      await admin.query(`ALTER TABLE ${table} ALTER COLUMN data SET STORAGE EXTERNAL`);
+      await fx.client.query(`ALTER TABLE ${table} ALTER COLUMN data SET STORAGE EXTERNAL`);
     });
 
     afterAll(async () => {
@@ -150,7 +138,7 @@ describe.each(MODES)('load with plugins %s', (plugins) => {
     });
 
     it('round-trips intact and the proxy never holds it whole', async () => {
-      const c = new pg.Client({ host: '127.0.0.1', port: proc.port, user: testPg.user, password: testPg.password, database: db.name });
+      const c = new pg.Client({ host: '127.0.0.1', port: proc.port, user: testPg.user, password: testPg.password, database: fx.db.name });
       await c.connect();
       try {
         // Warm up the paths the big transfer takes (extended protocol, bytea both ways), then take the baseline.
@@ -201,7 +189,7 @@ describe.each(MODES)('load with plugins %s', (plugins) => {
     });
 
     it(`node-postgres reads all ${ROWS} rows`, async () => {
-      const c = new pg.Client({ ...proxy.connection, database: db.name });
+      const c = new pg.Client({ ...proxy.connection, database: fx.db.name });
       await c.connect();
       try {
         const res = await c.query<string[]>({ text: sqlText, rowMode: 'array' });
@@ -218,7 +206,7 @@ describe.each(MODES)('load with plugins %s', (plugins) => {
     }, 120_000);
 
     it(`postgres.js reads all ${ROWS} rows, plain and through a cursor`, async () => {
-      const sql = postgres({ ...proxy.connection, database: db.name, max: 1, onnotice: () => {} });
+      const sql = postgres({ ...proxy.connection, database: fx.db.name, max: 1, onnotice: () => {} });
       try {
         const plain = await sql.unsafe<{ r: string }[]>(sqlText);
         expect(plain.count).toBe(ROWS);

@@ -8,26 +8,14 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decisions, type Plugin, type QueryInfo, type ResultInfo } from '../plugins/contract.ts';
-import { freshDatabase, type FreshDatabase } from './harness/db.ts';
-import { pgConfig, testPg } from './harness/pg.ts';
+import { useFreshDatabase } from './harness/db.ts';
+import { testPg } from './harness/pg.ts';
 import { startTestProxy, type TestProxy } from './support/proxy.ts';
 import {
   RawClient, commandTag, dataRowText, dataRowValues, fields, int32, msg, types, type Frame, type RawConnectOptions,
 } from './support/raw-client.ts';
 
-let db: FreshDatabase;
-let direct: pg.Client;
-
-beforeAll(async () => {
-  db = await freshDatabase('protocol');
-  direct = new pg.Client(pgConfig({ database: db.name }));
-  await direct.connect();
-});
-
-afterAll(async () => {
-  await direct?.end();
-  await db?.drop();
-});
+const fx = useFreshDatabase('protocol');
 
 /** Polls `check` until it returns true, at most `tries` times `intervalMs` apart. */
 async function eventually(check: () => Promise<boolean>, tries = 100, intervalMs = 50): Promise<boolean> {
@@ -61,14 +49,14 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
   });
 
   async function pgClient(extra: pg.ClientConfig = {}): Promise<pg.Client> {
-    const c = new pg.Client({ ...proxy.connection, database: db.name, ...extra });
+    const c = new pg.Client({ ...proxy.connection, database: fx.db.name, ...extra });
     await c.connect();
     cleanups.push(() => c.end());
     return c;
   }
 
   function sqlClient(extra: postgres.Options<Record<string, postgres.PostgresType>> = {}): postgres.Sql {
-    const sql = postgres({ ...proxy.connection, database: db.name, max: 1, onnotice: () => {}, ...extra });
+    const sql = postgres({ ...proxy.connection, database: fx.db.name, max: 1, onnotice: () => {}, ...extra });
     cleanups.push(() => sql.end({ timeout: 5 }));
     return sql;
   }
@@ -79,7 +67,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
       port: proxy.connection.port,
       user: testPg.user,
       password: testPg.password,
-      database: db.name,
+      database: fx.db.name,
       ...extra,
     });
     cleanups.push(async () => r.client.destroy());
@@ -117,7 +105,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
 
     it('stops at the first failing statement and rolls back the implicit transaction', async () => {
       const t = table('midstring');
-      await direct.query(`create table ${t} (n int); create sequence ${t}_seq`);
+      await fx.client.query(`create table ${t} (n int); create sequence ${t}_seq`);
       const { client } = await raw();
       const frames = await client.simpleQuery(
         `insert into ${t} values (1); select nextval('${t}_seq'); select 1/0; select nextval('${t}_seq'); insert into ${t} values (2)`,
@@ -128,9 +116,9 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
       expect(fields(frames[4]!.body).get('C')).toBe('22012');
       expect(frames[5]!.body.toString()).toBe('I');
       // Sequences are not transactional: one nextval ran, the second did not.
-      expect((await direct.query(`select last_value::int as v from ${t}_seq`)).rows[0].v).toBe(1);
+      expect((await fx.client.query(`select last_value::int as v from ${t}_seq`)).rows[0].v).toBe(1);
       // A multi-statement Query string is one implicit transaction: the first insert is undone too.
-      expect((await direct.query(`select count(*)::int as n from ${t}`)).rows[0].n).toBe(0);
+      expect((await fx.client.query(`select count(*)::int as n from ${t}`)).rows[0].n).toBe(0);
       expect(await client.rows('select 7')).toEqual([['7']]);
       if (mode === 'all') {
         const r = recorded(`into ${t} values`).concat(recorder.results.filter((x) => x.query.text === 'select 1/0'));
@@ -161,7 +149,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
 
     it('keeps transaction state: BEGIN/COMMIT/ROLLBACK and the aborted state', async () => {
       const t = table('tx');
-      await direct.query(`create table ${t} (n int)`);
+      await fx.client.query(`create table ${t} (n int)`);
       const { client } = await raw();
       const status = async (sql: string) => {
         const frames = await client.simpleQuery(sql);
@@ -178,7 +166,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
       expect(fields(aborted[0]!.body).get('C')).toBe('25P02');
       expect(aborted.at(-1)!.body.toString()).toBe('E');
       expect(await status('rollback')).toEqual(['CZ', 'I']);
-      expect((await direct.query(`select array_agg(n)::text as a from ${t}`)).rows[0].a).toBe('{2}');
+      expect((await fx.client.query(`select array_agg(n)::text as a from ${t}`)).rows[0].a).toBe('{2}');
 
       const c = await pgClient();
       await c.query('begin');
@@ -187,7 +175,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
       await c.query('begin');
       await c.query(`insert into ${t} values (4)`);
       await c.query('rollback');
-      expect((await direct.query(`select array_agg(n order by n)::text as a from ${t}`)).rows[0].a).toBe('{2,3}');
+      expect((await fx.client.query(`select array_agg(n order by n)::text as a from ${t}`)).rows[0].a).toBe('{2,3}');
     });
   });
 
@@ -320,7 +308,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
 
     it('skips to Sync after an error inside a pipeline, then works again', async () => {
       const t = table('pipeline_err');
-      await direct.query(`create table ${t} (n int)`);
+      await fx.client.query(`create table ${t} (n int)`);
       const { client } = await raw();
       const step = (sql: string) => [msg.parse('', sql), msg.bind('', ''), msg.execute()];
       client.send(
@@ -352,7 +340,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
       expect(types(last)).toBe('12CZ');
       expect(last.at(-1)!.body.toString()).toBe('I');
       // Messages up to the first Sync ran in one implicit transaction, rolled back by the error.
-      expect((await direct.query(`select array_agg(n)::text as a from ${t}`)).rows[0].a).toBe('{3}');
+      expect((await fx.client.query(`select array_agg(n)::text as a from ${t}`)).rows[0].a).toBe('{3}');
       expect(await client.rows('select 2')).toEqual([['2']]);
       if (mode === 'all') {
         expect(recorded(`into ${t} values (3)`).map((x) => x.commandTag)).toEqual(['INSERT 0 1']);
@@ -380,7 +368,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
   describe('COPY', () => {
     it('copies in and out with postgres.js streams', async () => {
       const t = table('copy_small');
-      await direct.query(`create table ${t} (id int, v text)`);
+      await fx.client.query(`create table ${t} (id int, v text)`);
       const sql = sqlClient();
       const input = '1\tone\n2\t\\N\n3\tthree with\\ttab\n';
       await pipeline(Readable.from([input]), await sql.unsafe(`copy ${t} from stdin`).writable());
@@ -394,7 +382,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
 
     it('copies about 10 MB each way without altering a byte', async () => {
       const t = table('copy_big');
-      await direct.query(`create table ${t} (id int primary key, payload text)`);
+      await fx.client.query(`create table ${t} (id int primary key, payload text)`);
       const sql = sqlClient();
       const lines: string[] = [];
       for (let i = 0; i < 80_000; i++) lines.push(`${i}\t${randomBytes(64).toString('hex')}\n`);
@@ -408,7 +396,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
         off += size;
       }
       await pipeline(Readable.from(chunks), await sql.unsafe(`copy ${t} from stdin`).writable());
-      const check = await direct.query(`select count(*)::int as n, sum(length(payload))::int as len from ${t}`);
+      const check = await fx.client.query(`select count(*)::int as n, sum(length(payload))::int as len from ${t}`);
       expect(check.rows[0]).toEqual({ n: 80_000, len: 80_000 * 128 });
 
       const hash = createHash('sha256');
@@ -423,7 +411,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
 
     it('runs COPY FROM STDIN inside a multi-statement Query string', async () => {
       const t = table('copy_multi');
-      await direct.query(`create table ${t} (n int)`);
+      await fx.client.query(`create table ${t} (n int)`);
       const { client } = await raw();
       client.send(msg.query(`copy ${t} from stdin; select sum(n)::int as s from ${t}`));
       expect((await client.next()).type).toBe('G');
@@ -436,7 +424,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
 
     it('keeps its request accounting through COPY FROM STDIN in the extended protocol', async () => {
       const t = table('copy_ext');
-      await direct.query(`create table ${t} (n int)`);
+      await fx.client.query(`create table ${t} (n int)`);
       const app = `copy-ext-${mode}`;
       const { client } = await raw({ params: { application_name: app } });
       const state = () => proxy.view.clients().find((c) => c.session.applicationName === app)?.state;
@@ -457,7 +445,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
 
     it('ends COPY FROM STDIN on CopyFail and stays usable', async () => {
       const t = table('copy_fail');
-      await direct.query(`create table ${t} (n int)`);
+      await fx.client.query(`create table ${t} (n int)`);
       const { client } = await raw();
       client.send(msg.query(`copy ${t} from stdin`));
       const start = await client.next();
@@ -468,7 +456,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
       const err = fields(end[0]!.body);
       expect(err.get('C')).toBe('57014');
       expect(err.get('M')).toContain('client gave up');
-      expect((await direct.query(`select count(*)::int as n from ${t}`)).rows[0].n).toBe(0);
+      expect((await fx.client.query(`select count(*)::int as n from ${t}`)).rows[0].n).toBe(0);
       client.send(msg.query(`copy ${t} from stdin`));
       expect((await client.next()).type).toBe('G');
       client.send(msg.copyData('5\n6\n'), msg.copyDone());
@@ -481,7 +469,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
   describe('COPY BOTH (logical replication)', () => {
     it('streams logical decoding through CopyBoth and takes standby status updates', async () => {
       const t = table('repl');
-      await direct.query(`create table ${t} (id int primary key, v text)`);
+      await fx.client.query(`create table ${t} (id int primary key, v text)`);
       const slot = `helios_proto_${mode}_${randomBytes(3).toString('hex')}`;
       const { client } = await raw({ params: { replication: 'database' } });
       const created = await client.simpleQuery(`CREATE_REPLICATION_SLOT ${slot} TEMPORARY LOGICAL test_decoding`, 30_000);
@@ -491,7 +479,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
       client.send(msg.query(`START_REPLICATION SLOT ${slot} LOGICAL 0/0`));
       expect((await client.next()).type).toBe('W'); // CopyBothResponse
 
-      await direct.query(`insert into ${t} values (1, 'through the proxy')`);
+      await fx.client.query(`insert into ${t} values (1, 'through the proxy')`);
       // XLogData: 'w', int64 start LSN, int64 end of WAL, int64 send time, then the plugin's output.
       const decoded: { start: bigint; text: string }[] = [];
       const deadline = Date.now() + 20_000;
@@ -517,7 +505,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
       client.send(msg.copyData(update));
       const lsn = (x: bigint) => `${(x >> 32n).toString(16)}/${(x & 0xffffffffn).toString(16)}`.toUpperCase();
       const confirmed = await eventually(async () => {
-        const r = await direct.query('select confirmed_flush_lsn >= $2::pg_lsn as ok from pg_replication_slots where slot_name = $1', [slot, lsn(commit)]);
+        const r = await fx.client.query('select confirmed_flush_lsn >= $2::pg_lsn as ok from pg_replication_slots where slot_name = $1', [slot, lsn(commit)]);
         return r.rows[0]?.ok === true;
       });
       expect(confirmed).toBe(true);
@@ -532,7 +520,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
       expect(types(ident)).toBe('TDCZ');
       await client.terminate();
       // A temporary slot goes away with its session.
-      expect(await eventually(async () => (await direct.query('select 1 from pg_replication_slots where slot_name = $1', [slot])).rowCount === 0)).toBe(true);
+      expect(await eventually(async () => (await fx.client.query('select 1 from pg_replication_slots where slot_name = $1', [slot])).rowCount === 0)).toBe(true);
     });
   });
 
@@ -604,7 +592,7 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
     it('ends the server backend on Terminate', async () => {
       const { client } = await raw();
       const [[pid]] = await client.rows('select pg_backend_pid()');
-      const alive = async () => (await direct.query('select 1 from pg_stat_activity where pid = $1', [Number(pid)])).rowCount === 1;
+      const alive = async () => (await fx.client.query('select 1 from pg_stat_activity where pid = $1', [Number(pid)])).rowCount === 1;
       expect(await alive()).toBe(true);
       await client.terminate();
       expect(await eventually(async () => !(await alive()))).toBe(true);
@@ -672,7 +660,7 @@ describe('through the proxy with deciding plugins', () => {
 
   async function raw(): Promise<RawClient> {
     const { client } = await RawClient.connect({
-      host: proxy.connection.host, port: proxy.connection.port, user: testPg.user, password: testPg.password, database: db.name,
+      host: proxy.connection.host, port: proxy.connection.port, user: testPg.user, password: testPg.password, database: fx.db.name,
     });
     clients.push(client);
     return client;
@@ -779,7 +767,7 @@ describe('through the proxy with deciding plugins', () => {
   });
 
   it('answers SHOW helios.* through the extended protocol with Describe (postgres.js)', async () => {
-    const sql = postgres({ ...proxy.connection, database: db.name, max: 1, onnotice: () => {} });
+    const sql = postgres({ ...proxy.connection, database: fx.db.name, max: 1, onnotice: () => {} });
     try {
       const rows = await sql`show helios.stats`;
       expect(rows).toHaveLength(1);

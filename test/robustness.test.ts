@@ -4,7 +4,7 @@
 import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, type FreshDatabase } from './harness/db.ts';
+import { useFreshDatabase } from './harness/db.ts';
 import { pgConfig, testPg } from './harness/pg.ts';
 import { startKillableRelay, type KillableRelay } from './support/killable-relay.ts';
 import { startTestProxy, type TestProxy } from './support/proxy.ts';
@@ -17,22 +17,10 @@ const ONE_MIB = 1 << 20;
 /** Bound for anything that should happen promptly; a hang fails the test instead of timing it out silently. */
 const BOUND_MS = 15_000;
 
-let db: FreshDatabase;
-let admin: pg.Client;
-
-beforeAll(async () => {
-  db = await freshDatabase('robustness');
-  admin = new pg.Client(pgConfig({ database: db.name }));
-  await admin.connect();
-});
-
-afterAll(async () => {
-  await admin?.end();
-  await db?.drop();
-});
+const fx = useFreshDatabase('robustness');
 
 function through(proxy: TestProxy): pg.ClientConfig {
-  return { ...proxy.connection, database: db.name };
+  return { ...proxy.connection, database: fx.db.name };
 }
 
 async function connect(config: pg.ClientConfig): Promise<pg.Client> {
@@ -46,7 +34,7 @@ async function freshClientWorks(proxy: TestProxy): Promise<void> {
   const c = await connect(through(proxy));
   try {
     const { rows } = await c.query<{ n: number; db: string }>('SELECT 41 + 1 AS n, current_database() AS db');
-    expect(rows).toEqual([{ n: 42, db: db.name }]);
+    expect(rows).toEqual([{ n: 42, db: fx.db.name }]);
   } finally {
     await c.end();
   }
@@ -59,7 +47,7 @@ async function bystanderWorks(c: pg.Client, tag: string): Promise<void> {
 
 /** The backend's state in pg_stat_activity, or null when it is gone. */
 async function backendState(pid: number): Promise<{ state: string | null; query: string; wait_event_type: string | null } | null> {
-  const { rows } = await admin.query('SELECT state, query, wait_event_type FROM pg_stat_activity WHERE pid = $1', [pid]);
+  const { rows } = await fx.client.query('SELECT state, query, wait_event_type FROM pg_stat_activity WHERE pid = $1', [pid]);
   return (rows[0] as { state: string | null; query: string; wait_event_type: string | null } | undefined) ?? null;
 }
 
@@ -179,7 +167,7 @@ describe.each(MODES)('robustness with plugins %s', (plugins) => {
     });
 
     it('a startup packet longer than 10000 bytes: FATAL 08P01 before it is read', async () => {
-      const big = startupPacket({ user: testPg.user, database: db.name, application_name: 'x'.repeat(10_050) });
+      const big = startupPacket({ user: testPg.user, database: fx.db.name, application_name: 'x'.repeat(10_050) });
       expect(big.length).toBeGreaterThan(10_000);
       const data = await rejected(big);
       expect(errorsIn(data).map((e) => [e.severity, e.code, e.message])).toEqual([['FATAL', '08P01', 'invalid length of startup packet']]);
@@ -196,7 +184,7 @@ describe.each(MODES)('robustness with plugins %s', (plugins) => {
     it('a truncated startup packet followed by close: the proxy closes its side, no session', async () => {
       const active = proxy.view.stats().clientsActive;
       const accepted = proxy.view.stats().clientsAccepted;
-      const packet = startupPacket({ user: testPg.user, database: db.name });
+      const packet = startupPacket({ user: testPg.user, database: fx.db.name });
       const data = await rejected(packet.subarray(0, packet.length - 5), true);
       expect(data.length).toBe(0);
       expect(proxy.view.stats().clientsAccepted).toBe(accepted + 1);
@@ -209,7 +197,7 @@ describe.each(MODES)('robustness with plugins %s', (plugins) => {
       const ssl = Buffer.alloc(8);
       ssl.writeInt32BE(8, 0);
       ssl.writeInt32BE(80877103, 4);
-      const startup = startupPacket({ user: testPg.user, database: db.name });
+      const startup = startupPacket({ user: testPg.user, database: fx.db.name });
       const data = await rejected(Buffer.concat([ssl, startup]));
       const frames = parseBackendFrames(data, true).frames;
       // Never an 'S' (that would start a TLS handshake over bytes already sent in plain text).
@@ -238,7 +226,7 @@ describe.each(MODES)('robustness with plugins %s', (plugins) => {
       try {
         // A leaves half-way through its startup packet (a TCP health check does the same, with no bytes at all).
         const a = await rawConnect(p.port);
-        const packet = startupPacket({ user: testPg.user, database: db.name });
+        const packet = startupPacket({ user: testPg.user, database: fx.db.name });
         a.socket.end(packet.subarray(0, 10));
         expect((await within(a.closed, BOUND_MS, 'A to be closed')).length).toBe(0);
         const gone = await rawConnect(p.port);
@@ -279,7 +267,7 @@ describe.each(MODES)('robustness with plugins %s', (plugins) => {
       s.socket.write(ssl);
       await waitUntil(() => s.received().length >= 1, 'SSL answer');
       expect(s.received().toString('latin1', 0, 1)).toBe('N');
-      s.socket.write(startupPacket({ user: testPg.user, database: db.name }));
+      s.socket.write(startupPacket({ user: testPg.user, database: fx.db.name }));
       // The server's first answer to the startup packet: an authentication request (or AuthenticationOk).
       await waitUntil(() => parseBackendFrames(s.received(), true).frames.length >= 2 || s.isClosed(), 'answer to the startup packet');
       expect(parseBackendFrames(s.received(), true).frames[1]!.type).toBe('R');
@@ -319,7 +307,7 @@ describe.each(MODES)('robustness with plugins %s', (plugins) => {
       const from = s.received().length;
       s.write(queryFrame('SELECT pg_sleep(30)'));
       await waitBackendRunning(s.backendPid, 'pg_sleep(30)');
-      const { rows } = await admin.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [s.backendPid]);
+      const { rows } = await fx.client.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [s.backendPid]);
       expect(rows[0]!.ok).toBe(true);
       const data = await within(s.closed, BOUND_MS, 'connection to close after the backend was terminated');
       const errors = errorsIn(data.subarray(from));
@@ -336,7 +324,7 @@ describe.each(MODES)('robustness with plugins %s', (plugins) => {
       const running = c.query('SELECT pg_sleep(30)');
       running.catch(() => {});
       await waitBackendRunning(pid, 'pg_sleep(30)');
-      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      await fx.client.query('SELECT pg_terminate_backend($1)', [pid]);
       const err = await within(running.then(() => null, (e: Error & { code?: string }) => e), BOUND_MS, 'query to fail');
       expect(err).not.toBeNull();
       expect(err!.code).toBe('57P01');
@@ -370,7 +358,7 @@ describe.each(MODES)('robustness with plugins %s', (plugins) => {
         expect(err!.code).toBe('08006');
         expect(err!.message).toMatch(/server closed the connection/);
         await c.end().catch(() => {});
-        await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+        await fx.client.query('SELECT pg_terminate_backend($1)', [pid]);
         // Same proxy, same listener: the relay accepts again and so does the proxy.
         const accepted = relay.accepted;
         await freshClientWorks(relayed);
@@ -389,7 +377,7 @@ describe.each(MODES)('robustness with plugins %s', (plugins) => {
         const errors = errorsIn(data.subarray(from));
         expect(errors.map((e) => [e.severity, e.code])).toEqual([['FATAL', '08006']]);
         expect(errors[0]!.message).toMatch(/server closed the connection/);
-        await admin.query('SELECT pg_terminate_backend($1)', [s.backendPid]);
+        await fx.client.query('SELECT pg_terminate_backend($1)', [s.backendPid]);
         await freshClientWorks(relayed);
       });
     });
@@ -428,7 +416,7 @@ describe.each(MODES)('robustness with plugins %s', (plugins) => {
   describe('drain', () => {
     it('a running query gets its result, then 57P01; an idle client is closed at once; new connections are refused', async () => {
       const p = await startTestProxy({ plugins });
-      const lock = await connect(pgConfig({ database: db.name }));
+      const lock = await connect(pgConfig({ database: fx.db.name }));
       const busy = await connect(through(p));
       const idle = await connect(through(p));
       try {
@@ -529,7 +517,7 @@ describe.each(MODES)('robustness with plugins %s', (plugins) => {
     it('a force-closed statement is stopped on the server, not left to run on and commit', async () => {
       // The client is told "terminating connection" (57P01): its autocommit INSERT must not commit afterwards.
       const table = `drain_force_${plugins}`;
-      await admin.query(`CREATE TABLE ${table} (v int)`);
+      await fx.client.query(`CREATE TABLE ${table} (v int)`);
       const p = await startTestProxy({ plugins });
       const c = await connect(through(p));
       c.on('error', () => {});
@@ -543,7 +531,7 @@ describe.each(MODES)('robustness with plugins %s', (plugins) => {
         expect(err?.code).toBe('57P01');
         // Bounded wait for the backend to go, however it goes; then the row must not be there.
         await waitBackendGone(pid);
-        const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+        const { rows } = await fx.client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
         expect(rows).toEqual([{ n: 0 }]);
       } finally {
         await c.end().catch(() => {});

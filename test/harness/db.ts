@@ -1,6 +1,7 @@
 // Gives each test file its own database on the shared server, so files running in parallel don't collide.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { pgConfig, testPg } from './pg.ts';
 
 export interface FreshDatabase {
@@ -33,4 +34,24 @@ export async function freshDatabase(label = 'test'): Promise<FreshDatabase> {
     url: url.toString(),
     drop: () => asSuperuser(`DROP DATABASE IF EXISTS ${ident} WITH (FORCE)`),
   };
+}
+
+/** A fresh database for the calling test file plus a superuser client on it, opened before and closed after its tests. */
+export interface DatabaseFixture {
+  readonly db: FreshDatabase;
+  readonly client: pg.Client;
+}
+
+export function useFreshDatabase(label: string): DatabaseFixture {
+  const fx = {} as { db: FreshDatabase; client: pg.Client };
+  beforeAll(async () => {
+    fx.db = await freshDatabase(label);
+    fx.client = new pg.Client(pgConfig({ database: fx.db.name }));
+    await fx.client.connect();
+  });
+  afterAll(async () => {
+    await fx.client?.end();
+    await fx.db?.drop();
+  });
+  return fx;
 }
