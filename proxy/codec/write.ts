@@ -28,13 +28,13 @@ export function frame(type: number, ...parts: (Buffer | string)[]): Buffer {
   return out;
 }
 
-function int16(n: number): Buffer {
+export function int16(n: number): Buffer {
   const b = Buffer.allocUnsafe(2);
   b.writeInt16BE(n, 0);
   return b;
 }
 
-function int32(n: number): Buffer {
+export function int32(n: number): Buffer {
   const b = Buffer.allocUnsafe(4);
   b.writeInt32BE(n, 0);
   return b;

@@ -251,15 +251,15 @@ export class RawConnection {
 
   /** Bind with text parameters and text results. */
   sendBind(portal: string, statement: string, params: readonly (string | null)[] = []): void {
-    const parts = [cstr(portal), cstr(statement), int16(0), int16(params.length)];
+    const parts = [cstr(portal), cstr(statement), w.int16(0), w.int16(params.length)];
     for (const p of params) {
-      if (p === null) parts.push(int32(-1));
+      if (p === null) parts.push(w.int32(-1));
       else {
         const v = Buffer.from(p, 'utf8');
-        parts.push(int32(v.length), v);
+        parts.push(w.int32(v.length), v);
       }
     }
-    parts.push(int16(0));
+    parts.push(w.int16(0));
     this.write(typed('B', Buffer.concat(parts)));
   }
 
@@ -338,17 +338,7 @@ function cstr(s: string): Buffer {
   return Buffer.from(s + '\0', 'utf8');
 }
 
-function int16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeInt16BE(n, 0);
-  return b;
-}
 
-function int32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n, 0);
-  return b;
-}
 
 function md5hex(b: Buffer): string {
   return createHash('md5').update(b).digest('hex');
