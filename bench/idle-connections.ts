@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { newClient, type ConnInfo } from './lib/conn.ts';
 import { cleanupAll, shuttingDown } from './lib/processes.ts';
 import { table } from './lib/report.ts';
-import { readRss, type Rss } from './lib/rss.ts';
+import { readRss, type Rss } from './lib/proc-stats.ts';
 import { AUTH_METHODS, startBenchServer } from './lib/server.ts';
 import { startTarget, type TargetName } from './lib/targets.ts';
 

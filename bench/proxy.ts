@@ -11,6 +11,7 @@ import { newClient, type ConnInfo } from './lib/conn.ts';
 import { initTables, MODES, requirePgbench, runSelect, type Mode } from './lib/pgbench.ts';
 import { cleanupAll, shuttingDown } from './lib/processes.ts';
 import { fmtPct, fmtRatio, fmtTps, median, ratio, spread, table, verdict, type Goal, type Grid } from './lib/report.ts';
+import { readCpuSeconds } from './lib/proc-stats.ts';
 import { AUTH_METHODS, startBenchServer } from './lib/server.ts';
 import { SkipTarget, startTarget, TARGETS, type Target } from './lib/targets.ts';
 
@@ -59,6 +60,8 @@ async function main(): Promise<void> {
 
   console.log(`\npgbench -S -c ${clients} -j ${jobs} -T ${seconds}, ${rounds} round(s), scale ${scale}`);
   const samples: Record<string, Record<string, number[]>> = {};
+  /** The front's own CPU per transaction (µs): steadier than tps when the load and the fronts share a few cores. */
+  const cpu: Record<string, Record<string, number[]>> = {};
   for (const [mi, mode] of modes.entries()) {
     // Unrecorded: lets each Node front JIT this mode's code path before it counts.
     if (warmup > 0) for (const t of targets) await runSelect(t.conn, mode, { clients, jobs, seconds: warmup }).catch(() => {});
@@ -66,9 +69,13 @@ async function main(): Promise<void> {
       // Rotate who goes first so no target always runs on a warmer or cooler machine.
       const k = (mi + r) % targets.length;
       for (const t of [...targets.slice(k), ...targets.slice(0, k)]) {
-        const tps = await measure(t, mode, notes);
-        if (tps !== null) ((samples[mode] ??= {})[t.name] ??= []).push(tps);
-        console.log(`[${mode} ${r + 1}/${rounds}] ${t.name.padEnd(11)} ${fmtTps(tps).padStart(8)} tps`);
+        const run = await measure(t, mode, notes);
+        if (run !== null) {
+          ((samples[mode] ??= {})[t.name] ??= []).push(run.tps);
+          if (run.cpuMicros !== null) ((cpu[mode] ??= {})[t.name] ??= []).push(run.cpuMicros);
+        }
+        const perTx = run?.cpuMicros != null ? `  ${run.cpuMicros.toFixed(1)} µs CPU/tx` : '';
+        console.log(`[${mode} ${r + 1}/${rounds}] ${t.name.padEnd(11)} ${fmtTps(run?.tps ?? null).padStart(8)} tps${perTx}`);
       }
     }
   }
@@ -85,16 +92,22 @@ async function main(): Promise<void> {
 
   console.log(`\ntps (median of ${rounds})\n${table(modes, names, (m, n) => fmtTps(grid[m]![n]))}`);
   if (rounds > 1) console.log(`\nspread (max-min)/median\n${table(modes, names, (m, n) => fmtPct(spread(samples[m]?.[n] ?? [])))}`);
+  const cpuNames = names.filter((n) => modes.some((m) => cpu[m]?.[n]?.length));
+  const cpuGrid: Grid = Object.fromEntries(modes.map((m) => [m, Object.fromEntries(cpuNames.map((n) => [n, median(cpu[m]?.[n] ?? [])]))]));
+  if (cpuNames.length) console.log(`\nfront CPU µs per transaction (median; lower is better)\n${table(modes, cpuNames, (m, n) => cpuGrid[m]![n]?.toFixed(1) ?? '-')}`);
   if (ratioNames.length) console.log(`\nratios\n${table(modes, ratioNames, (m, rn) => fmtRatio(ratios[m]![rn]!))}`);
   console.log('\ngoals');
   for (const v of verdicts) console.log(`${v.status.padEnd(4)}  ${v.goal}${v.worst ? ` (worst: ${v.worst.mode} ${v.worst.ratio.toFixed(3)})` : ''}`);
   if (notes.length) console.log(`\nnotes\n${notes.map((n) => `- ${n}`).join('\n')}`);
-  console.log(JSON.stringify({ bench: 'proxy', seconds, rounds, warmup, clients, jobs, scale, auth: server.auth, tps: grid, ratios, goals: verdicts, samples }));
+  console.log(JSON.stringify({ bench: 'proxy', seconds, rounds, warmup, clients, jobs, scale, auth: server.auth, tps: grid, cpuMicrosPerTx: cpuGrid, ratios, goals: verdicts, samples }));
 }
 
-async function measure(t: Target, mode: Mode, notes: string[]): Promise<number | null> {
+async function measure(t: Target, mode: Mode, notes: string[]): Promise<{ tps: number; cpuMicros: number | null } | null> {
   try {
-    return await runSelect(t.conn, mode, { clients, jobs, seconds });
+    const before = t.child ? readCpuSeconds(t.child.pid) : 0;
+    const run = await runSelect(t.conn, mode, { clients, jobs, seconds });
+    const used = t.child ? readCpuSeconds(t.child.pid) - before : NaN;
+    return { tps: run.tps, cpuMicros: Number.isFinite(used) && run.transactions > 0 ? (used * 1e6) / run.transactions : null };
   } catch (err) {
     if (shuttingDown()) throw err;
     notes.push(`${t.name} ${mode}: ${(err as Error).message.trim().split('\n').slice(-4).join(' | ')}`);

@@ -194,7 +194,7 @@ export class Session {
     counters.serversActive++;
     this.phase = 'auth';
     const up = conn.socket;
-    up.on('data', (chunk: Buffer) => this.onServerData(chunk));
+    conn.read((chunk) => this.onServerData(chunk));
     up.on('error', (err) => this.host.log('debug', 'upstream socket error', { session: this.info.id, error: err.message }));
     up.on('close', () => this.onUpstreamClosed());
     up.write(startupPacket);
@@ -639,12 +639,13 @@ export class Session {
 
   // ---- server -> client --------------------------------------------------------------
 
-  private onServerData(chunk: Buffer): void {
+  /** Returns true while anything still refers to `chunk`, which the next read would otherwise overwrite. */
+  private onServerData(chunk: Buffer): boolean {
     this.bytesOut += chunk.length;
     this.host.counters.bytesFromServers += chunk.length;
     this.fromServer.push(chunk);
     const out = this.fromServer.out;
-    if (out.length === 0) return;
+    if (out.length === 0) return this.fromServer.holding;
     const c = this.client;
     let ok = true;
     if (out.length === 1) ok = c.write(out[0]!);
@@ -660,6 +661,7 @@ export class Session {
       c.once('drain', () => up.resume());
     }
     if (this.draining && this.idle) this.close(ADMIN_SHUTDOWN);
+    return this.fromServer.holding || c.writableLength > 0;
   }
 
   private serverVisitor(): FrameVisitor {

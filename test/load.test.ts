@@ -205,6 +205,34 @@ describe.each(MODES)('load with plugins %s', (plugins) => {
       }
     }, 120_000);
 
+    it('delivers every row intact to a client that stops reading for a while', async () => {
+      // The proxy reads the server into one reused buffer. A client that stops reading leaves
+      // writes pending on its socket, and those must never see the buffer overwritten.
+      const n = 60_000;
+      const c = new pg.Client({ ...proxy.connection, database: fx.db.name });
+      await c.connect();
+      try {
+        const socket = (c as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream;
+        const result = c.query<[number, string]>({
+          text: `SELECT i, md5(i::text) || repeat(chr(65 + i % 26), 200) FROM generate_series(1, ${n}) i`,
+          rowMode: 'array',
+        });
+        socket.pause();
+        await new Promise((r) => setTimeout(r, 500));
+        socket.resume();
+        const { rows } = await result;
+        expect(rows).toHaveLength(n);
+        let bad = 0;
+        for (const [i, v] of rows) {
+          const want = createHash('md5').update(String(i)).digest('hex') + String.fromCharCode(65 + (i % 26)).repeat(200);
+          if (v !== want) bad++;
+        }
+        expect(bad).toBe(0);
+      } finally {
+        await c.end();
+      }
+    }, 120_000);
+
     it(`postgres.js reads all ${ROWS} rows, plain and through a cursor`, async () => {
       const sql = postgres({ ...proxy.connection, database: fx.db.name, max: 1, onnotice: () => {} });
       try {

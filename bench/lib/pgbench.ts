@@ -26,14 +26,17 @@ export async function initTables(conn: ConnInfo, scale: number): Promise<void> {
   await run(['-i', '-q', '-s', String(scale)], conn, 30 * 60_000);
 }
 
-/** pgbench -S (read-only point selects) for `seconds`; returns tps. */
-export async function runSelect(conn: ConnInfo, mode: Mode, o: { clients: number; jobs: number; seconds: number }): Promise<number> {
+export interface SelectRun { tps: number; transactions: number }
+
+/** pgbench -S (read-only point selects) for `seconds`. */
+export async function runSelect(conn: ConnInfo, mode: Mode, o: { clients: number; jobs: number; seconds: number }): Promise<SelectRun> {
   const args = ['-S', '-n', '-c', String(o.clients), '-j', String(o.jobs), '-T', String(o.seconds), ...MODE_ARGS[mode]];
   // Hard stop well past -T: a wedged target must not hang the whole bench.
   const out = await run(args, conn, (o.seconds + 60) * 1000);
   const tps = parseTps(out);
+  const transactions = Number(/^number of transactions actually processed: (\d+)/m.exec(out)?.[1] ?? NaN);
   if (tps === undefined) throw new Error(`no tps in pgbench output:\n${out.slice(-1000)}`);
-  return tps;
+  return { tps, transactions };
 }
 
 /** "tps = 12345.6 (without initial connection time)" or, with -C, "(including reconnection times)". */

@@ -62,6 +62,11 @@ export class FrameReader {
     return this.streamLeft === 0 && this.heldLen === 0;
   }
 
+  /** Input is held (a partial or paused frame): its buffers must not be reused yet. */
+  get holding(): boolean {
+    return this.heldLen > 0;
+  }
+
   /** Emit a replacement or injected frame at the current position of the output. */
   emit(buf: Buffer): void {
     this.out.push(buf);
