@@ -717,8 +717,9 @@ export class Session {
         this.serverKey = Buffer.from(k.key);
         const mine = this.host.cancelKeys.issue(this, k.key.length);
         this.proxyPid = mine.pid;
-        this.fromServer.emit(w.backendKeyData(mine.pid, mine.key));
-        return Verdict.Drop;
+        // Same length, so rewritten in place: the chunk still goes out in one piece.
+        w.overwriteBackendKeyData(frame, mine.pid, mine.key);
+        return Verdict.Forward;
       }
       case Be.ParameterStatus:
         this.onParameterStatus(frame);
@@ -740,6 +741,7 @@ export class Session {
   }
 
   private onParameterStatus(frame: Buffer): void {
+    if (frame[5] !== 0x61 /* a */) return;
     const [name, value] = readParameterStatus(frame);
     if (name === 'application_name') this.info.applicationName = value;
   }
@@ -948,17 +950,22 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.phase = 'closing';
-    if (last && this.client.writable) this.client.end(last);
-    else this.client.end();
-    // end() lets queued writes go out; destroy() stops a client that never reads.
-    setTimeout(() => this.client.destroy(), 5_000).unref();
+    const c = this.client;
+    if (!c.destroyed && !c.writableEnded) {
+      if (last && c.writable) c.end(last);
+      else c.end();
+      // end() lets queued writes go out; destroy() stops a client that never reads.
+      setTimeout(() => c.destroy(), 5_000).unref();
+    }
     const up = this.upstream;
     if (up !== null) {
       // A backend notices a closed socket only when it next reads or writes, so a statement
       // still running would run on, and commit. Cancel it first, then close.
-      if (this.outstanding > 0 && !this.clientTerminated && !up.destroyed) this.cancelUpstream(() => up.destroy());
+      if (up.destroyed || up.writableEnded) {
+        // Closed already, or ending after the client's own Terminate.
+      } else if (this.outstanding > 0 && !this.clientTerminated) this.cancelUpstream(() => up.destroy());
       else if (this.clientTerminated) up.end();
-      else if (!up.destroyed && up.writable && this.fromClient.atBoundary) up.end(w.TERMINATE);
+      else if (up.writable && this.fromClient.atBoundary) up.end(w.TERMINATE);
       else up.destroy();
       this.host.counters.serversActive--;
       this.upstream = null;

@@ -20,8 +20,12 @@ export interface UpstreamConnection {
   read(sink: ServerSink): void;
 }
 
-/** Node's own read size for streams. */
-const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Read buffer sizes: small while a connection only exchanges short messages (an idle session
+ * keeps little), Node's own stream read size once a read fills the buffer.
+ */
+const FIRST_READ_BYTES = 16 * 1024;
+const BULK_READ_BYTES = 64 * 1024;
 
 /**
  * Reads a plain socket into one reused buffer (net's `onread`), which skips the Readable
@@ -30,14 +34,15 @@ const READ_BUFFER_BYTES = 64 * 1024;
 class ReusedReadBuffer {
   private buf: Buffer | null = null;
   private retained = false;
+  private full = false;
   sink: ServerSink | null = null;
   /** Copies of what arrived before there was a sink. */
   private early: Buffer[] | null = null;
 
   /** Called by net before every read. */
   readonly next = (): Buffer => {
-    if (this.buf === null || this.retained) {
-      this.buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    if (this.buf === null || this.retained || (this.full && this.buf.length < BULK_READ_BYTES)) {
+      this.buf = Buffer.allocUnsafe(this.full ? BULK_READ_BYTES : FIRST_READ_BYTES);
       this.retained = false;
     }
     return this.buf;
@@ -46,6 +51,7 @@ class ReusedReadBuffer {
   /** Returns true to keep reading: backpressure goes through socket.pause(), as for any socket. */
   readonly onRead = (n: number, buf: Uint8Array): boolean => {
     const chunk = (buf as Buffer).subarray(0, n);
+    if (n === buf.length) this.full = true;
     if (this.sink === null) (this.early ??= []).push(Buffer.from(chunk));
     else this.retained = this.sink(chunk);
     return true;

@@ -137,6 +137,9 @@ describe('backend messages', () => {
     const k32 = w.backendKeyData(100, Buffer.alloc(32, 9));
     expect(k32.readInt32BE(1)).toBe(4 + 4 + 32);
     expect(readBackendKeyData(k32)).toEqual({ pid: 100, key: Buffer.alloc(32, 9) });
+    w.overwriteBackendKeyData(k32, 7, Buffer.alloc(32, 3));
+    expect(readBackendKeyData(k32)).toEqual({ pid: 7, key: Buffer.alloc(32, 3) });
+    expect(() => w.overwriteBackendKeyData(k32, 7, Buffer.alloc(4))).toThrow(RangeError);
   });
 
   it('reads and rewrites the SASL mechanism list', () => {

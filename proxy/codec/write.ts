@@ -71,6 +71,13 @@ export function backendKeyData(pid: number, key: Buffer): Buffer {
   return frame(Be.BackendKeyData, int32(pid), key);
 }
 
+/** Replaces the pid and key of a BackendKeyData frame where it lies; the key must be as long as the one it replaces. */
+export function overwriteBackendKeyData(frame: Buffer, pid: number, key: Buffer): void {
+  if (frame.length !== 9 + key.length) throw new RangeError('BackendKeyData key length differs');
+  frame.writeInt32BE(pid, 5);
+  key.copy(frame, 9);
+}
+
 export function authenticationSasl(mechanisms: readonly string[]): Buffer {
   return frame(Be.Authentication, int32(10), Buffer.from(mechanisms.map((m) => m + '\0').join('') + '\0', 'utf8'));
 }
