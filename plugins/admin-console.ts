@@ -1,10 +1,11 @@
 // SHOW helios.* answered by the proxy itself, like PgBouncer's admin console, as ordinary
 // result sets that psql and any driver print.
 
+import type { Observability } from '../src/observability/index.ts';
 import type { InterceptResult, Plugin, PluginContext, ProxyView, QueryInfo } from './contract.ts';
 import { Decisions } from './contract.ts';
 
-type Show = (proxy: ProxyView) => InterceptResult;
+type Show = (proxy: ProxyView, obs: Observability) => InterceptResult;
 
 const SHOWS: Record<string, Show> = {
   clients: (p) => ({
@@ -25,12 +26,29 @@ const SHOWS: Record<string, Show> = {
       rows: [[s.clientsAccepted, s.clientsActive, s.serversActive, s.queries, s.denied, s.protocolErrors, s.upstreamConnectErrors, s.bytesFromClients, s.bytesFromServers, Math.round((Date.now() - s.startedAt) / 1000)]],
     };
   },
+  top_queries: (_p, obs) => ({
+    columns: ['fingerprint', 'database', 'calls', 'errors', 'rows', 'total_ms', 'mean_ms', 'p50_ms', 'p95_ms', 'p99_ms', 'first_seen', 'last_seen', 'query'],
+    rows: obs.stats.top({ sort: 'total', limit: 50 }).map((r) => [
+      r.fingerprint, r.database, r.calls, r.errors, r.rows, r.total_ms, r.mean_ms, r.p50_ms, r.p95_ms, r.p99_ms, r.first_seen, r.last_seen, r.query,
+    ]),
+  }),
+  slow_queries: (_p, obs) => ({
+    columns: ['at', 'duration_ms', 'fingerprint', 'database', 'user', 'application_name', 'rows', 'sqlstate', 'query'],
+    rows: obs.slowLog.list(100).map((s) => [s.at, s.durationMs, s.fingerprint, s.database, s.user, s.applicationName, s.rows, s.sqlstate, s.query]),
+  }),
+  anomalies: (_p, obs) => ({
+    columns: ['id', 'incident', 'state', 'severity', 'metric', 'expected', 'actual', 'peak', 'unit', 'score', 'cause', 'evidence', 'fingerprint', 'database', 'opened_at', 'closed_at'],
+    rows: obs.anomalies.list({ limit: 100 }).map((a) => [
+      a.id, a.incident, a.closedAt ? 'resolved' : 'open', a.severity, a.metric, a.expected, a.actual, a.peak, a.unit, a.score, a.cause,
+      a.evidence[0]?.summary ?? null, a.fingerprint ?? null, a.database ?? null, a.openedAt, a.closedAt,
+    ]),
+  }),
 };
 
 /** `SHOW helios.<name>` in the statement's comment-free, normalized text. */
 const SHOW_HELIOS = /^\s*show\s+helios\.([a-z_][a-z0-9_]*)\s*$/i;
 
-export function createAdminConsole(): Plugin {
+export function createAdminConsole(obs: Observability): Plugin {
   let proxy: ProxyView | null = null;
   return {
     name: 'admin-console',
@@ -45,7 +63,7 @@ export function createAdminConsole(): Plugin {
       if (!show) {
         return Decisions.deny('42704', `unrecognized HeliosDB command "helios.${m[1]}"`, `available: ${Object.keys(SHOWS).map((n) => `helios.${n}`).join(', ')}`);
       }
-      return Decisions.intercept(show(proxy));
+      return Decisions.intercept(show(proxy, obs));
     },
   };
 }

@@ -1,11 +1,19 @@
 // Built-in plugin registry: resolves --plugins (all | none | comma list) to plugin instances.
+import type { Observability } from '../src/observability/index.ts';
 import type { Plugin } from './contract.ts';
-import { createQueryCounter } from './query-counter.ts';
 import { createAdminConsole } from './admin-console.ts';
+import { createMetricsPlugin } from './metrics.ts';
+import { createQueryCounter } from './query-counter.ts';
 
-const BUILTINS: Record<string, () => Plugin> = {
-  'admin-console': createAdminConsole,
-  'query-counter': createQueryCounter,
+/** What the sidecar hands the built-in plugins: long-lived state that outlives a reload. */
+export interface PluginDeps {
+  readonly observability: Observability;
+}
+
+const BUILTINS: Record<string, (deps: PluginDeps) => Plugin> = {
+  'admin-console': (d) => createAdminConsole(d.observability),
+  'query-counter': () => createQueryCounter(),
+  metrics: (d) => createMetricsPlugin(d.observability),
 };
 
 export const PLUGIN_NAMES: readonly string[] = Object.keys(BUILTINS);
@@ -23,7 +31,7 @@ export function parsePluginSpec(value: string): PluginSpec {
   return names;
 }
 
-export function createPlugins(spec: PluginSpec): Plugin[] {
+export function createPlugins(spec: PluginSpec, deps: PluginDeps): Plugin[] {
   const names = spec === 'all' ? PLUGIN_NAMES : spec === 'none' ? [] : spec;
-  return names.map((n) => BUILTINS[n]!());
+  return names.map((n) => BUILTINS[n]!(deps));
 }

@@ -2,16 +2,18 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Plugin } from '../plugins/contract.ts';
-import { createPlugins } from '../plugins/index.ts';
+import { createPlugins, type PluginDeps, type PluginSpec } from '../plugins/index.ts';
 import type { ProxyHandle, UpstreamTarget } from '../proxy/options.ts';
 import { buildProxyOptions, CONFIG_FILE_ENV, CONFIG_KEYS, loadConfig, type ConfigKey, type ConfigSources, type HeliosConfig } from './config.ts';
 import { connectControl, type ControlTarget } from './control-client.ts';
 import { migrate } from './control-schema.ts';
 import type { EmbeddedPostgres } from './embedded.ts';
 import { UserError } from './errors.ts';
+import { observabilityRoutes } from './api/observability.ts';
 import { startHttpServer, type HttpServer } from './http.ts';
 import { createLogger, redactUrl, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { Observability } from './observability/index.ts';
 import { createReadiness } from './readiness.ts';
 import { planReload } from './reload.ts';
 
@@ -30,16 +32,23 @@ const DESCRIPTIONS: Record<ConfigKey, string> = {
   drainTimeout: 'seconds to let running queries finish on SIGINT/SIGTERM',
   maxMessageBytes: 'largest client message accepted (default 1 GiB)',
   logLevel: 'debug, info, warn or error',
+  slowQueryMs: 'statements at or above this many ms go to the slow log',
+  traceQueryText: 'db.query.text in spans: normalized (literals as $n) or full',
+  traceLimit: 'traces kept in memory for the API and dashboard',
+  planThresholdMs: 'attach plans to spans at or above this many ms (off: never; default: --slow-query-ms)',
 };
 
 const METAVARS: Record<ConfigKey, string> = {
   upstream: 'URL', listen: 'HOST:PORT', http: 'HOST:PORT', plugins: 'LIST', data: 'DIR',
   tlsCert: 'FILE', tlsKey: 'FILE', drainTimeout: 'SECONDS', maxMessageBytes: 'BYTES', logLevel: 'LEVEL',
+  slowQueryMs: 'MS', traceQueryText: 'MODE', traceLimit: 'N', planThresholdMs: 'MS|off',
 };
 
+const OBSERVABILITY_KEYS: ConfigKey[] = ['slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs'];
+
 const COMMAND_KEYS: Record<Mode, ConfigKey[]> = {
-  up: ['data', 'listen', 'http', 'plugins', 'tlsCert', 'tlsKey', 'drainTimeout', 'maxMessageBytes', 'logLevel'],
-  proxy: ['upstream', 'listen', 'http', 'plugins', 'tlsCert', 'tlsKey', 'drainTimeout', 'maxMessageBytes', 'logLevel'],
+  up: ['data', 'listen', 'http', 'plugins', 'tlsCert', 'tlsKey', 'drainTimeout', 'maxMessageBytes', 'logLevel', ...OBSERVABILITY_KEYS],
+  proxy: ['upstream', 'listen', 'http', 'plugins', 'tlsCert', 'tlsKey', 'drainTimeout', 'maxMessageBytes', 'logLevel', ...OBSERVABILITY_KEYS],
 };
 
 const SUMMARY: Record<Mode, string> = {
@@ -129,6 +138,10 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
   let http: HttpServer | undefined;
   let plugins: readonly Plugin[] = [];
   let upstream: UpstreamTarget;
+  let observability: Observability | undefined;
+  /** HeliosDB's own login to the upstream: migrations, and diagnostics such as EXPLAIN and pg_locks. */
+  let control: ControlTarget | undefined;
+  const buildPlugins = (spec: PluginSpec) => createPlugins(spec, { observability: observability! } satisfies PluginDeps);
   let schemaStatus = 'pending';
   let stopping = false;
 
@@ -136,6 +149,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
   const shutdown = async (drainMs: number) => {
     if (proxy) await (drainMs > 0 ? proxy.drain(drainMs) : proxy.close());
     await http?.close();
+    await observability?.close();
     await pg?.stop();
   };
 
@@ -186,7 +200,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
       log.error('SIGHUP: config has errors; keeping the running configuration', { error: (err as Error).message });
       return;
     }
-    const plan = planReload(config, next, mode);
+    const plan = planReload(config, next, mode, buildPlugins);
     try {
       if (proxy && Object.keys(plan.patch).length) proxy.reload(plan.patch);
     } catch (err) {
@@ -198,6 +212,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
     if (plan.patch.plugins) plugins = plan.patch.plugins;
     if (plan.patch.upstream && config.upstream) {
       upstream = plan.patch.upstream;
+      control = config.upstream;
       migrateUpstream(config.upstream);
     }
     log.info('SIGHUP: configuration reloaded', { changed: plan.applied.join(',') || 'nothing' });
@@ -215,19 +230,25 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
       pg = await startEmbeddedPostgres({ data: config.data, log });
       log.info('embedded PostgreSQL running', { address: `${pg.host}:${pg.port}`, dir: pg.dir, log: pg.logFile });
       upstream = { host: pg.host, port: pg.port, sslmode: 'disable' };
+      control = { target: upstream, user: pg.user, password: pg.password, database: pg.database };
       // Our own cluster: a migration failure is a real fault, so it stops startup.
-      await migrateControlSchema({ target: upstream, user: pg.user, password: pg.password, database: pg.database }, log).catch((err: Error) => {
+      await migrateControlSchema(control, log).catch((err: Error) => {
         throw new Error(`control schema: ${err.message}`);
       });
       schemaStatus = 'ok';
       connectAs = { user: pg.user, database: pg.database };
     } else {
       upstream = config.upstream!.target;
+      control = config.upstream;
       connectAs = config.upstream!;
     }
 
-    plugins = createPlugins(config.plugins);
     const metrics = createMetrics({ view: () => proxy?.view, plugins: () => plugins });
+    observability = new Observability(
+      { registry: metrics.registry, view: () => proxy?.view, control: () => control, log: (level, msg, fields) => log.log(level, msg, fields) },
+      { slowQueryMs: config.slowQueryMs, maxFingerprints: 5000, anomalies: true },
+    );
+    plugins = buildPlugins(config.plugins);
     const { startProxy } = await import('../proxy/server.ts');
     const proxyOptions = buildProxyOptions(config, {
       plugins,
@@ -244,7 +265,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
       upstream: () => upstream,
       controlSchema: () => schemaStatus,
     });
-    http = await startHttpServer({ host: config.http.host, port: config.http.port, registry: metrics.registry, readiness, log });
+    http = await startHttpServer({ host: config.http.host, port: config.http.port, registry: metrics.registry, readiness, log, api: observabilityRoutes(() => observability) });
 
     if (mode === 'proxy') migrateUpstream(config.upstream!);
 
@@ -252,7 +273,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
     process.stdout.write(
       `HeliosDB ${VERSION} is ready\n` +
         `  connect: psql ${conn}\n` +
-        `  http:    ${http.url}  (/healthz /readyz /metrics)\n` +
+        `  http:    ${http.url}  (/healthz /readyz /metrics /api/v1/observability/...)\n` +
         (mode === 'proxy' ? `  upstream: ${config.upstream!.display}\n` : `  postgres: ${pg!.host}:${pg!.port}, data ${pg!.dir}\n`),
     );
   } catch (err) {

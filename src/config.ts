@@ -28,6 +28,10 @@ export const CONFIG_KEYS = {
   drainTimeout: { flag: 'drain-timeout', env: 'HELIOS_DRAIN_TIMEOUT', default: '30' },
   maxMessageBytes: { flag: 'max-message-bytes', env: 'HELIOS_MAX_MESSAGE_BYTES' },
   logLevel: { flag: 'log-level', env: 'HELIOS_LOG_LEVEL', default: 'info' },
+  slowQueryMs: { flag: 'slow-query-ms', env: 'HELIOS_SLOW_QUERY_MS', default: '1000' },
+  traceQueryText: { flag: 'trace-query-text', env: 'HELIOS_TRACE_QUERY_TEXT', default: 'normalized' },
+  traceLimit: { flag: 'trace-limit', env: 'HELIOS_TRACE_LIMIT', default: '1000' },
+  planThresholdMs: { flag: 'plan-threshold-ms', env: 'HELIOS_PLAN_THRESHOLD_MS' },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -51,6 +55,14 @@ export interface HeliosConfig {
   drainTimeoutSeconds: number;
   maxMessageBytes?: number;
   logLevel: LogLevel;
+  /** Statements at or above this go to the slow log. */
+  slowQueryMs: number;
+  /** What spans carry as db.query.text: the normalized statement (literals replaced by $n), or the full text. */
+  traceQueryText: 'normalized' | 'full';
+  /** Traces kept in memory for the API and dashboard. */
+  traceLimit: number;
+  /** Slow spans at or above this get the statement's plan; null turns plans off. Defaults to slowQueryMs. */
+  planThresholdMs: number | null;
   /** The config file that was read, if any. */
   file?: string;
 }
@@ -173,6 +185,10 @@ export function loadConfig(sources: ConfigSources = {}): HeliosConfig {
   if (data.value.trim() === '') throw invalid(data, 'expected a directory path');
   const upstream = get('upstream');
   const maxMessageBytes = get('maxMessageBytes');
+  const traceQueryText = required('traceQueryText');
+  if (traceQueryText.value !== 'normalized' && traceQueryText.value !== 'full') throw invalid(traceQueryText, 'expected normalized or full');
+  const slowQueryMs = parseNumber(required('slowQueryMs'), { integer: false, min: 0 });
+  const planThreshold = get('planThresholdMs');
 
   let pluginSpec: PluginSpec;
   try {
@@ -188,6 +204,10 @@ export function loadConfig(sources: ConfigSources = {}): HeliosConfig {
     data: resolve(cwd, data.value),
     drainTimeoutSeconds: parseNumber(required('drainTimeout'), { integer: false, min: 0 }),
     logLevel: logLevel.value as LogLevel,
+    slowQueryMs,
+    traceQueryText: traceQueryText.value,
+    traceLimit: parseNumber(required('traceLimit'), { integer: true, min: 1 }),
+    planThresholdMs: planThreshold === undefined ? slowQueryMs : planThreshold.value === 'off' ? null : parseNumber(planThreshold, { integer: false, min: 0 }),
   };
   if (upstream) config.upstream = parseUpstreamUrl(upstream.value);
   // Below 8 bytes not even a message header fits.
@@ -226,6 +246,9 @@ export function buildProxyOptions(config: HeliosConfig, runtime: ProxyRuntime): 
 
 /** The settings that differ between two resolved configs, by HeliosConfig field. */
 export function diffConfig(prev: HeliosConfig, next: HeliosConfig): (keyof HeliosConfig)[] {
-  const fields: (keyof HeliosConfig)[] = ['upstream', 'listen', 'http', 'plugins', 'data', 'tls', 'drainTimeoutSeconds', 'maxMessageBytes', 'logLevel'];
+  const fields: (keyof HeliosConfig)[] = [
+    'upstream', 'listen', 'http', 'plugins', 'data', 'tls', 'drainTimeoutSeconds', 'maxMessageBytes', 'logLevel',
+    'slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs',
+  ];
   return fields.filter((f) => JSON.stringify(prev[f]) !== JSON.stringify(next[f]));
 }

@@ -1,7 +1,10 @@
-// The HTTP endpoint: liveness, readiness and Prometheus metrics, as JSON or Prometheus text.
+// The HTTP endpoint: liveness, readiness and Prometheus metrics, as JSON or Prometheus text, the
+// JSON API, and the built-in web dashboard at "/".
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { ApiError, type ApiRoute } from './api/routes.ts';
+import { dashboardAssets, type StaticAsset } from './dashboard/assets.ts';
 import { UserError } from './errors.ts';
 import type { Logger } from './log.ts';
 
@@ -18,6 +21,10 @@ export interface HttpServerOptions {
   port: number;
   registry: Registry;
   readiness(): Promise<Readiness>;
+  /** JSON routes by path; a path ending in "/" also serves everything below it. */
+  api?: Record<string, ApiRoute>;
+  /** Static files by exact path; the built-in dashboard (/, /dashboard/*) unless given ({} for none). */
+  assets?: Record<string, StaticAsset>;
   log?: Logger;
 }
 
@@ -48,9 +55,37 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     '/metrics': async (res) => send(res, 200, await opts.registry.metrics(), opts.registry.contentType),
   };
 
+  const api = opts.api ?? {};
+  const prefixes = Object.keys(api).filter((p) => p.endsWith('/')).sort((a, b) => b.length - a.length);
+  const apiRoute = (path: string): ApiRoute | undefined => api[path] ?? api[prefixes.find((p) => path.startsWith(p) && path.length > p.length) ?? ''];
+
+  const assets = opts.assets ?? dashboardAssets();
+  const serveAsset = (req: IncomingMessage, res: ServerResponse, a: StaticAsset) => {
+    if (req.headers['if-none-match'] === a.headers.etag) {
+      res.writeHead(304, { ...a.headers });
+      return res.end();
+    }
+    res.writeHead(200, { 'content-type': a.type, 'content-length': String(a.body.length), ...a.headers });
+    res.end(req.method === 'HEAD' ? undefined : a.body);
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const route = routes[path];
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    const asset = Object.hasOwn(assets, path) ? assets[path] : undefined;
+    if (asset) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
+      return serveAsset(req, res, asset);
+    }
+    const apiHandler = apiRoute(path);
+    const route = routes[path] ?? (apiHandler && (async (r: ServerResponse) => {
+      try {
+        json(r, 200, await apiHandler(url));
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        json(r, err.status, { error: err.message });
+      }
+    }));
     if (!route) return json(res, 404, { error: 'not found' });
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
     try {

@@ -55,7 +55,6 @@ export function createMetrics(sources: MetricsSources): Metrics {
   counter('helios_protocol_errors_total', 'Protocol errors detected by the proxy.', stat((c) => c.protocolErrors));
   counter('helios_denied_statements_total', 'Statements denied by a plugin.', stat((c) => c.denied));
   byKind('helios_queries_total', 'Statements by kind (needs the query-counter plugin).', (qc) => qc.byKind);
-  byKind('helios_query_errors_total', 'Failed statements by kind (needs the query-counter plugin).', (qc) => qc.errorsByKind);
 
   const connectSeconds = new Histogram({
     name: 'helios_upstream_connect_duration_seconds',

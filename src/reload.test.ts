@@ -1,6 +1,16 @@
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { createPlugins, type PluginSpec } from '../plugins/index.ts';
 import type { HeliosConfig } from './config.ts';
-import { planReload } from './reload.ts';
+import { Observability } from './observability/index.ts';
+import { planReload as planReloadWith } from './reload.ts';
+
+const observability = new Observability(
+  { registry: new Registry(), view: () => undefined, control: () => undefined, log: () => {} },
+  { slowQueryMs: 1000, maxFingerprints: 100, anomalies: false },
+);
+const planReload = (current: HeliosConfig, next: HeliosConfig, mode: 'up' | 'proxy') =>
+  planReloadWith(current, next, mode, (spec: PluginSpec) => createPlugins(spec, { observability }));
 
 const base: HeliosConfig = {
   listen: { host: '127.0.0.1', port: 6432 },
@@ -9,6 +19,10 @@ const base: HeliosConfig = {
   data: '/data',
   drainTimeoutSeconds: 30,
   logLevel: 'info',
+  slowQueryMs: 1000,
+  traceQueryText: 'normalized',
+  traceLimit: 1000,
+  planThresholdMs: 1000,
   upstream: { target: { host: 'db', port: 5432, sslmode: 'prefer' }, display: 'postgresql://db' },
 };
 

@@ -1,5 +1,6 @@
 // Works out what a SIGHUP can apply to the running proxy, and what only a restart can change.
-import { createPlugins } from '../plugins/index.ts';
+import type { Plugin } from '../plugins/contract.ts';
+import type { PluginSpec } from '../plugins/index.ts';
 import type { ProxyHandle } from '../proxy/options.ts';
 import { diffConfig, type HeliosConfig } from './config.ts';
 
@@ -15,7 +16,8 @@ export interface ReloadPlan {
 }
 
 /** `mode` 'up' ignores upstream: that command always proxies to its own embedded PostgreSQL. */
-export function planReload(current: HeliosConfig, next: HeliosConfig, mode: 'up' | 'proxy'): ReloadPlan {
+/** `buildPlugins` makes fresh plugin instances over the running sidecar's long-lived state. */
+export function planReload(current: HeliosConfig, next: HeliosConfig, mode: 'up' | 'proxy', buildPlugins: (spec: PluginSpec) => Plugin[]): ReloadPlan {
   const config: HeliosConfig = { ...current };
   const patch: ProxyReload = {};
   const applied: string[] = [];
@@ -27,7 +29,7 @@ export function planReload(current: HeliosConfig, next: HeliosConfig, mode: 'up'
   for (const field of diffConfig(current, next)) {
     switch (field) {
       case 'plugins':
-        patch.plugins = createPlugins(next.plugins);
+        patch.plugins = buildPlugins(next.plugins);
         apply(field);
         break;
       case 'tls':

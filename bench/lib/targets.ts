@@ -10,7 +10,10 @@ import { freePort } from './net.ts';
 import { onExitSync, spawnChild, type Child } from './processes.ts';
 import type { AuthMethod } from './server.ts';
 
-export const TARGETS = ['direct', 'pipe', 'passthrough', 'plugins', 'pgbouncer'] as const;
+export const TARGETS = ['direct', 'pipe', 'passthrough', 'observability', 'plugins', 'pgbouncer'] as const;
+
+/** Every observability plugin on (metrics, statistics, anomaly detection, tracing), nothing else. */
+export const OBSERVABILITY_PLUGINS = 'metrics,tracing';
 export type TargetName = (typeof TARGETS)[number];
 
 export interface Target {
@@ -32,6 +35,7 @@ export async function startTarget(name: TargetName, server: ConnInfo, auth: Auth
     case 'direct': return { name, conn: server, stop: async () => {} };
     case 'pipe': return startPipe(server);
     case 'passthrough': return startProxy(name, server, 'none');
+    case 'observability': return startProxy(name, server, OBSERVABILITY_PLUGINS);
     case 'plugins': return startProxy(name, server, 'all');
     case 'pgbouncer': return startPgbouncer(server, auth, maxClients);
   }
@@ -44,7 +48,7 @@ async function startPipe(server: ConnInfo): Promise<Target> {
   return ready('pipe', { ...server, host: '127.0.0.1', port }, child);
 }
 
-export async function startProxy(name: TargetName, server: ConnInfo, plugins: 'none' | 'all'): Promise<Target> {
+export async function startProxy(name: TargetName, server: ConnInfo, plugins: string): Promise<Target> {
   const [port, http] = [await freePort(), await freePort()];
   const child = spawnChild(name, process.execPath, [HELIOS_BIN, 'proxy',
     '--upstream', toUrl(server),

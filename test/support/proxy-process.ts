@@ -8,7 +8,10 @@
 // drains (HELIOS_DRAIN_MS, default 5000) and exits 0; stdin closing also drains and exits, so
 // the proxy never outlives the test that spawned it.
 import { parseArgs } from 'node:util';
+import { Registry } from 'prom-client';
 import { createPlugins, parsePluginSpec } from '../../plugins/index.ts';
+import type { ProxyView } from '../../plugins/contract.ts';
+import { DEFAULT_OBSERVABILITY_OPTIONS, Observability } from '../../src/observability/index.ts';
 import { startProxy } from '../../proxy/server.ts';
 
 const { values } = parseArgs({
@@ -29,17 +32,25 @@ if (!values['upstream-port']) {
 
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
 
+let view: ProxyView | undefined;
+// No diagnostic credentials here: this process is measured from outside, with the hub as `helios` runs it.
+const observability = new Observability(
+  { registry: new Registry(), view: () => view, control: () => undefined, log: () => {} },
+  DEFAULT_OBSERVABILITY_OPTIONS,
+);
 const proxy = await startProxy({
   listenHost: '127.0.0.1',
   listenPort: Number(values['listen-port']),
   upstream: { host: values['upstream-host']!, port: Number(values['upstream-port']), sslmode: 'disable' },
-  plugins: createPlugins(parsePluginSpec(values.plugins!)),
+  plugins: createPlugins(parsePluginSpec(values.plugins!), { observability }),
   maxMessageBytes: num(values['max-message-bytes']),
   maxDecodedBindBytes: num(values['max-decoded-bind-bytes']),
   log: (level, msg, fields) => {
     if (level === 'warn' || level === 'error') process.stderr.write(`${level}: ${msg} ${JSON.stringify(fields ?? {})}\n`);
   },
 });
+
+view = proxy.view;
 
 let stopping = false;
 async function stop(): Promise<void> {

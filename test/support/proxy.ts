@@ -1,6 +1,8 @@
 // Starts an in-process proxy in front of the test server, for end-to-end tests.
 import type { Plugin } from '../../plugins/contract.ts';
+import { Registry } from 'prom-client';
 import { createPlugins, type PluginSpec } from '../../plugins/index.ts';
+import { DEFAULT_OBSERVABILITY_OPTIONS, Observability, type ObservabilityOptions } from '../../src/observability/index.ts';
 import type { ProxyHandle, ProxyOptions, UpstreamTarget } from '../../proxy/options.ts';
 import { startProxy } from '../../proxy/server.ts';
 import { testPg } from '../harness/pg.ts';
@@ -10,6 +12,8 @@ export interface TestProxy extends ProxyHandle {
   readonly connection: { host: string; port: number; user: string; password: string; database: string };
   /** postgresql:// URL through the proxy for `user` (superuser by default). */
   url(user?: string, password?: string, database?: string): string;
+  /** The hub the built-in plugins feed; its anomaly timer is off unless asked for. */
+  readonly observability: Observability;
 }
 
 export interface TestProxyOptions extends Partial<Omit<ProxyOptions, 'plugins' | 'upstream'>> {
@@ -17,20 +21,43 @@ export interface TestProxyOptions extends Partial<Omit<ProxyOptions, 'plugins' |
   plugins?: PluginSpec;
   extraPlugins?: Plugin[];
   upstream?: Partial<UpstreamTarget>;
+  observability?: Partial<ObservabilityOptions>;
 }
 
 export async function startTestProxy(opts: TestProxyOptions = {}): Promise<TestProxy> {
-  const { plugins = 'all', extraPlugins = [], upstream, ...rest } = opts;
+  const { plugins = 'all', extraPlugins = [], upstream, observability: obsOptions, ...rest } = opts;
+  let view: ProxyHandle['view'] | undefined;
+  const observability = new Observability(
+    {
+      registry: new Registry(),
+      view: () => view,
+      control: () => ({ target: { host: testPg.host, port: testPg.port, sslmode: 'disable' }, user: testPg.user, password: testPg.password, database: testPg.database }),
+      log: () => {},
+    },
+    { ...DEFAULT_OBSERVABILITY_OPTIONS, anomalies: false, ...obsOptions },
+  );
   const handle = await startProxy({
     listenHost: '127.0.0.1',
     listenPort: 0,
     upstream: { host: testPg.host, port: testPg.port, sslmode: 'disable', ...upstream },
-    plugins: [...createPlugins(plugins), ...extraPlugins],
+    plugins: [...createPlugins(plugins, { observability }), ...extraPlugins],
     ...rest,
   });
+  view = handle.view;
+  const close = handle.close.bind(handle);
+  const drain = handle.drain.bind(handle);
   const connection = { host: '127.0.0.1', port: handle.port, user: testPg.user, password: testPg.password, database: testPg.database };
   return Object.assign(handle, {
     connection,
+    observability,
+    close: async () => {
+      await close();
+      await observability.close();
+    },
+    drain: async (timeoutMs?: number) => {
+      await drain(timeoutMs);
+      await observability.close();
+    },
     url: (user = testPg.user, password = testPg.password, database = testPg.database) =>
       `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${handle.port}/${encodeURIComponent(database)}`,
   });

@@ -1,0 +1,59 @@
+// /api/v1/observability/*: live figures, per-query statistics, slow statements, anomalies and
+// traces, as JSON. Bad query parameters get a 400 naming the parameter.
+import type { Observability } from '../observability/index.ts';
+import { SORT_KEYS, type SortKey } from '../observability/query-stats.ts';
+import { ApiError, type ApiRoute } from './routes.ts';
+
+function intParam(url: URL, name: string, def: number, min: number, max: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ApiError(400, `query parameter "${name}" must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+function enumParam<T extends string>(url: URL, name: string, allowed: readonly T[], def: T): T {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === '') return def;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ApiError(400, `query parameter "${name}" must be one of ${allowed.join(', ')}`);
+  return raw as T;
+}
+
+export function observabilityRoutes(obs: () => Observability | undefined): Record<string, ApiRoute> {
+  const hub = (): Observability => {
+    const o = obs();
+    if (!o) throw new ApiError(503, 'observability is not running yet');
+    return o;
+  };
+  return {
+    '/api/v1/observability/summary': (url) => {
+      const o = hub();
+      const seconds = intParam(url, 'seconds', 300, 1, 3600);
+      const series = o.series.last(seconds);
+      const latest = o.anomalies.lastSecond();
+      return {
+        now: new Date().toISOString(),
+        latest,
+        series,
+        fingerprints: o.stats.count,
+        anomaliesOpen: o.anomalies.openCount(),
+      };
+    },
+    '/api/v1/observability/queries': (url) => {
+      const o = hub();
+      const sort = enumParam<SortKey>(url, 'sort', SORT_KEYS, 'total');
+      const limit = intParam(url, 'limit', 50, 1, 1000);
+      const database = url.searchParams.get('database') || undefined;
+      return { sort, since: new Date(o.stats.resetAt).toISOString(), evicted: o.stats.evicted, queries: o.stats.top({ sort, limit, database }) };
+    },
+    '/api/v1/observability/slow-queries': (url) => {
+      const o = hub();
+      return { thresholdMs: o.slowLog.thresholdMs, statements: o.slowLog.list(intParam(url, 'limit', 100, 1, 500)) };
+    },
+    '/api/v1/observability/anomalies': (url) => {
+      const o = hub();
+      const state = enumParam(url, 'state', ['open', 'all'] as const, 'all');
+      return { anomalies: o.anomalies.list({ limit: intParam(url, 'limit', 100, 1, 1000), openOnly: state === 'open' }) };
+    },
+  };
+}
