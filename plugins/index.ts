@@ -4,6 +4,7 @@ import type { Plugin } from './contract.ts';
 import { createAdminConsole } from './admin-console.ts';
 import { createMetricsPlugin } from './metrics.ts';
 import { createQueryCounter } from './query-counter.ts';
+import { createTracingPlugin } from './tracing.ts';
 
 /** What the sidecar hands the built-in plugins: long-lived state that outlives a reload. */
 export interface PluginDeps {
@@ -14,6 +15,7 @@ const BUILTINS: Record<string, (deps: PluginDeps) => Plugin> = {
   'admin-console': (d) => createAdminConsole(d.observability),
   'query-counter': () => createQueryCounter(),
   metrics: (d) => createMetricsPlugin(d.observability),
+  tracing: (d) => createTracingPlugin(d.observability.tracing, { upstream: d.observability.sources.upstream }),
 };
 
 export const PLUGIN_NAMES: readonly string[] = Object.keys(BUILTINS);

@@ -13,7 +13,7 @@ import { observabilityRoutes } from './api/observability.ts';
 import { startHttpServer, type HttpServer } from './http.ts';
 import { createLogger, redactUrl, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
-import { Observability } from './observability/index.ts';
+import { DEFAULT_OBSERVABILITY_OPTIONS, Observability } from './observability/index.ts';
 import { createReadiness } from './readiness.ts';
 import { planReload } from './reload.ts';
 
@@ -139,6 +139,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
   let plugins: readonly Plugin[] = [];
   let upstream: UpstreamTarget;
   let observability: Observability | undefined;
+  let upstreamAddress = { host: '', port: 0 };
   /** HeliosDB's own login to the upstream: migrations, and diagnostics such as EXPLAIN and pg_locks. */
   let control: ControlTarget | undefined;
   const buildPlugins = (spec: PluginSpec) => createPlugins(spec, { observability: observability! } satisfies PluginDeps);
@@ -245,8 +246,21 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
 
     const metrics = createMetrics({ view: () => proxy?.view, plugins: () => plugins });
     observability = new Observability(
-      { registry: metrics.registry, view: () => proxy?.view, control: () => control, log: (level, msg, fields) => log.log(level, msg, fields) },
-      { slowQueryMs: config.slowQueryMs, maxFingerprints: 5000, anomalies: true },
+      {
+        registry: metrics.registry,
+        view: () => proxy?.view,
+        control: () => control,
+        // One object per upstream, as spans read it per statement.
+        upstream: () => (upstreamAddress.host === upstream.host && upstreamAddress.port === upstream.port ? upstreamAddress : (upstreamAddress = { host: upstream.host, port: upstream.port })),
+        log: (level, msg, fields) => log.log(level, msg, fields),
+      },
+      {
+        ...DEFAULT_OBSERVABILITY_OPTIONS,
+        slowQueryMs: config.slowQueryMs,
+        traceQueryText: config.traceQueryText,
+        traceLimit: config.traceLimit,
+        planThresholdMs: config.planThresholdMs,
+      },
     );
     plugins = buildPlugins(config.plugins);
     const { startProxy } = await import('../proxy/server.ts');

@@ -2,12 +2,12 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createPlugins, type PluginSpec } from '../plugins/index.ts';
 import type { HeliosConfig } from './config.ts';
-import { Observability } from './observability/index.ts';
+import { DEFAULT_OBSERVABILITY_OPTIONS, Observability } from './observability/index.ts';
 import { planReload as planReloadWith } from './reload.ts';
 
 const observability = new Observability(
-  { registry: new Registry(), view: () => undefined, control: () => undefined, log: () => {} },
-  { slowQueryMs: 1000, maxFingerprints: 100, anomalies: false },
+  { registry: new Registry(), view: () => undefined, control: () => undefined, upstream: () => ({ host: 'db', port: 5432 }), log: () => {} },
+  { ...DEFAULT_OBSERVABILITY_OPTIONS, anomalies: false },
 );
 const planReload = (current: HeliosConfig, next: HeliosConfig, mode: 'up' | 'proxy') =>
   planReloadWith(current, next, mode, (spec: PluginSpec) => createPlugins(spec, { observability }));

@@ -93,6 +93,28 @@ describe('per-query statistics', () => {
   });
 });
 
+describe('traces', () => {
+  it('lists the last traces and serves one with its spans from /api/v1/observability/traces', async () => {
+    await client.query("SELECT name FROM items WHERE id = 42 /*tenant='acme'*/");
+    const { status, body } = await getJson('/api/v1/observability/traces?limit=5');
+    expect(status).toBe(200);
+    expect(body.exporting).toBe(false);
+    expect(body.traces.length).toBeGreaterThan(0);
+    const t = body.traces.find((x: { statement?: string }) => /FROM items WHERE id = \$1/.test(x.statement ?? ''));
+    expect(t).toMatchObject({ database: fx.db.name, spanCount: 1, error: false });
+    expect(t.fingerprint).toMatch(/^[0-9a-f]{16}$/);
+    const one = await getJson(`/api/v1/observability/traces/${t.traceId}`);
+    expect(one.status).toBe(200);
+    expect(one.body.spans[0].attributes).toMatchObject({ 'db.system.name': 'postgresql', 'db.namespace': fx.db.name, 'db.operation.name': 'SELECT' });
+    expect(JSON.stringify(one.body)).not.toContain('id = 42');
+    const byFingerprint = await getJson(`/api/v1/observability/traces?fingerprint=${t.fingerprint}`);
+    expect(byFingerprint.body.traces.every((x: { fingerprint: string }) => x.fingerprint === t.fingerprint)).toBe(true);
+    expect((await getJson('/api/v1/observability/traces/xyz')).status).toBe(400);
+    expect((await getJson(`/api/v1/observability/traces/${'0'.repeat(31)}1`)).status).toBe(404);
+    expect((await getJson('/api/v1/observability/traces?minDurationMs=abc')).status).toBe(400);
+  });
+});
+
 describe('slow log', () => {
   it('records statements at or above the threshold, normalized, in the API and SHOW helios.slow_queries', async () => {
     await client.query("SELECT pg_sleep(0.08), 'secret-literal'");

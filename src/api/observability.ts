@@ -50,6 +50,28 @@ export function observabilityRoutes(obs: () => Observability | undefined): Recor
       const o = hub();
       return { thresholdMs: o.slowLog.thresholdMs, statements: o.slowLog.list(intParam(url, 'limit', 100, 1, 500)) };
     },
+    '/api/v1/observability/traces': (url) => {
+      const o = hub();
+      const minDurationMs = url.searchParams.get('minDurationMs');
+      const min = minDurationMs === null || minDurationMs === '' ? undefined : Number(minDurationMs);
+      if (min !== undefined && !(min >= 0)) throw new ApiError(400, 'query parameter "minDurationMs" must be a number >= 0');
+      return {
+        exporting: o.tracing.exporting,
+        traces: o.tracing.store.list({
+          limit: intParam(url, 'limit', 100, 1, 1000),
+          minDurationMs: min,
+          fingerprint: url.searchParams.get('fingerprint') || undefined,
+          errorsOnly: enumParam(url, 'errors', ['0', '1'] as const, '0') === '1',
+        }),
+      };
+    },
+    '/api/v1/observability/traces/': (url) => {
+      const id = url.pathname.slice('/api/v1/observability/traces/'.length);
+      if (!/^[0-9a-f]{32}$/.test(id)) throw new ApiError(400, 'trace id must be 32 lowercase hex digits');
+      const trace = hub().tracing.store.get(id);
+      if (!trace) throw new ApiError(404, `no trace ${id} in memory (only the last ${hub().options.traceLimit} are kept)`);
+      return trace;
+    },
     '/api/v1/observability/anomalies': (url) => {
       const o = hub();
       const state = enumParam(url, 'state', ['open', 'all'] as const, 'all');

@@ -12,6 +12,7 @@ import { LiveSeries } from './live-series.ts';
 import { QueryMetrics } from './query-metrics.ts';
 import { QueryStats } from './query-stats.ts';
 import { SlowLog } from './slow-log.ts';
+import { createTracing, type Tracing } from './tracing/index.ts';
 
 export interface ObservabilityOptions {
   /** Statements at or above this many milliseconds go to the slow log. */
@@ -21,12 +22,23 @@ export interface ObservabilityOptions {
   /** Run the anomaly engine (a timer once a second). */
   anomalies: boolean;
   engine?: Partial<EngineOptions>;
+  /** db.query.text in spans: normalized (literals as $n) unless full text is allowed. */
+  traceQueryText: 'normalized' | 'full';
+  /** Traces kept in memory for the API and dashboard. */
+  traceLimit: number;
+  /** Spans at or above this get the statement's plan; null: never. */
+  planThresholdMs: number | null;
+  /** Where OTEL_* settings are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export const DEFAULT_OBSERVABILITY_OPTIONS: ObservabilityOptions = {
   slowQueryMs: 1000,
   maxFingerprints: 5000,
   anomalies: true,
+  traceQueryText: 'normalized',
+  traceLimit: 1000,
+  planThresholdMs: 1000,
 };
 
 export interface ObservabilitySources {
@@ -34,6 +46,8 @@ export interface ObservabilitySources {
   view(): ProxyView | undefined;
   /** HeliosDB's own credentials for the upstream (diagnostics); undefined when it has none. */
   control(): ControlTarget | undefined;
+  /** The upstream's address, for spans' server.address and server.port. */
+  upstream(): { host: string; port: number };
   log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -45,6 +59,7 @@ export class Observability {
   readonly slowLog: SlowLog;
   readonly anomalies: AnomalyEngine;
   readonly control: ControlPool;
+  readonly tracing: Tracing;
   private readonly slowSeconds: number;
 
   constructor(
@@ -56,6 +71,15 @@ export class Observability {
     this.slowSeconds = options.slowQueryMs / 1000;
     this.slowLog = new SlowLog(options.slowQueryMs, sources.log);
     this.control = createControlPool(sources.control);
+    this.tracing = createTracing({
+      queryText: options.traceQueryText,
+      traceLimit: options.traceLimit,
+      planThresholdMs: options.planThresholdMs,
+      connect: (db) => this.control.connect(db),
+      sharedConnections: true,
+      onPlanError: (err) => sources.log('debug', 'could not capture a plan', { error: err.message }),
+      env: options.env,
+    });
     const raised = new Counter({
       name: 'helios_anomalies_total',
       help: 'Anomaly alerts raised, by metric, severity and likely cause.',
@@ -110,6 +134,7 @@ export class Observability {
 
   async close(): Promise<void> {
     this.anomalies.stop();
+    await this.tracing.shutdown();
     await this.control.close();
   }
 }

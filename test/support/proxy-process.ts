@@ -33,9 +33,10 @@ if (!values['upstream-port']) {
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
 
 let view: ProxyView | undefined;
+const upstreamAddress = { host: values['upstream-host']!, port: Number(values['upstream-port']) };
 // No diagnostic credentials here: this process is measured from outside, with the hub as `helios` runs it.
 const observability = new Observability(
-  { registry: new Registry(), view: () => view, control: () => undefined, log: () => {} },
+  { registry: new Registry(), view: () => view, control: () => undefined, upstream: () => upstreamAddress, log: () => {} },
   DEFAULT_OBSERVABILITY_OPTIONS,
 );
 const proxy = await startProxy({

@@ -27,11 +27,13 @@ export interface TestProxyOptions extends Partial<Omit<ProxyOptions, 'plugins' |
 export async function startTestProxy(opts: TestProxyOptions = {}): Promise<TestProxy> {
   const { plugins = 'all', extraPlugins = [], upstream, observability: obsOptions, ...rest } = opts;
   let view: ProxyHandle['view'] | undefined;
+  const upstreamAddress = { host: upstream?.host ?? testPg.host, port: upstream?.port ?? testPg.port };
   const observability = new Observability(
     {
       registry: new Registry(),
       view: () => view,
       control: () => ({ target: { host: testPg.host, port: testPg.port, sslmode: 'disable' }, user: testPg.user, password: testPg.password, database: testPg.database }),
+      upstream: () => upstreamAddress,
       log: () => {},
     },
     { ...DEFAULT_OBSERVABILITY_OPTIONS, anomalies: false, ...obsOptions },

@@ -3,9 +3,10 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { ClientView, ProxyCounters, ProxyView, ResultInfo } from '../../../plugins/contract.ts';
-import { Observability } from '../index.ts';
+import { DEFAULT_OBSERVABILITY_OPTIONS, Observability } from '../index.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
+const UPSTREAM = { host: '127.0.0.1', port: 5432 };
 
 interface Harness {
   obs: Observability;
@@ -24,8 +25,8 @@ function harness(): Harness {
     stats: () => ({ clientsActive: h.clients, serversActive: h.clients, upstreamConnectErrors: 0 }) as ProxyCounters,
   };
   h.obs = new Observability(
-    { registry: new Registry(), view: () => view, control: () => undefined, log: (level, msg, fields) => void h.logs.push({ level, msg, fields }) },
-    { slowQueryMs: 10_000, maxFingerprints: 100, anomalies: false },
+    { registry: new Registry(), view: () => view, control: () => undefined, upstream: () => UPSTREAM, log: (level, msg, fields) => void h.logs.push({ level, msg, fields }) },
+    { ...DEFAULT_OBSERVABILITY_OPTIONS, slowQueryMs: 10_000, maxFingerprints: 100, anomalies: false },
   );
   let seed = 7;
   const noise = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
