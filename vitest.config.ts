@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['proxy/**/*.test.ts', 'plugins/**/*.test.ts', 'src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['proxy/**/*.test.ts', 'plugins/**/*.test.ts', 'src/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts'],
     // One PostgreSQL for the whole run; test files reach it with inject('testPg') via test/harness/pg.ts.
     globalSetup: ['test/harness/global-setup.ts'],
     testTimeout: 60_000,

@@ -58,9 +58,9 @@ function harness(): Harness {
 const settle = () => new Promise((r) => setTimeout(r, 20));
 
 describe('AnomalyEngine', () => {
-  it('raises nothing on steady noisy traffic', async () => {
+  it('raises nothing on steady noisy traffic with a stray error now and then', async () => {
     const h = harness();
-    for (let i = 0; i < 900; i++) h.second(i, 40 + (i % 7));
+    for (let i = 0; i < 900; i++) h.second(i, 40 + (i % 7), { errorShare: i % 60 === 59 ? 0.04 : 0 });
     await settle();
     expect(h.obs.anomalies.list()).toEqual([]);
   });
@@ -77,7 +77,8 @@ describe('AnomalyEngine', () => {
     expect(errorRate).toHaveLength(1);
     const a = errorRate[0]!;
     expect(a).toMatchObject({ direction: 'up', cause: 'error_burst', closedAt: null });
-    expect(a.actual).toBeGreaterThan(0.2);
+    // Judged on the last five seconds' error share, so the alert opens on the way up.
+    expect(a.actual).toBeGreaterThan(0.05);
     expect(a.expected).toBeLessThan(0.05);
     expect(a.evidence[0]!.summary).toMatch(/42P01/);
     expect(Date.parse(a.openedAt) - (T0 + burstAt * 1000)).toBeLessThanOrEqual(5000);
@@ -91,7 +92,7 @@ describe('AnomalyEngine', () => {
     expect(h.obs.anomalies.list({ openOnly: true })).toEqual([]);
     const closed = h.obs.anomalies.list().find((x) => x.id === a.id)!;
     expect(closed.closedAt).not.toBeNull();
-    expect(closed.peak).toBeGreaterThanOrEqual(a.actual);
+    expect(closed.peak).toBeGreaterThan(0.35);
     expect(h.obs.anomalies.list().filter((x) => x.metric === 'error_rate')).toHaveLength(1);
   });
 

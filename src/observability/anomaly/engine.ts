@@ -95,8 +95,53 @@ const DIRECTIONS: Record<AnomalyMetric, 'up' | 'down' | 'both'> = {
   query_error_rate: 'up',
 };
 
+/**
+ * Floors under each series' spread, in its own unit, so a series that sat perfectly still (an
+ * error rate of 0, a p95 that never moved) does not turn its first small wobble into an alert:
+ * one failed statement in forty is not an error burst, and 0.1 ms is not a latency regression.
+ */
+const SPREAD_FLOORS: Record<AnomalyMetric, Pick<DetectorOptions, 'minSpread' | 'relativeSpreadFloor'>> = {
+  throughput: { minSpread: 2, relativeSpreadFloor: 0.05 },
+  latency_p95: { minSpread: 0.1, relativeSpreadFloor: 0.1 },
+  error_rate: { minSpread: 0.02, relativeSpreadFloor: 0.1 },
+  connections: { minSpread: 1, relativeSpreadFloor: 0.05 },
+  query_latency_p95: { minSpread: 0.1, relativeSpreadFloor: 0.1 },
+  query_error_rate: { minSpread: 0.02, relativeSpreadFloor: 0.1 },
+};
+
+/**
+ * What a detector is fed, smoothed against one-second flukes: latency as the median of the last
+ * three seconds' p95 (one slow second from a GC pause or checkpoint is not a regression), error
+ * rate as errors over statements in the last five seconds (three failures in one second of forty
+ * statements is not a burst). Both still move within a second or two of a real change.
+ */
+class Smoother {
+  private readonly values: number[] = [];
+  private readonly errors: number[] = [];
+  private readonly calls: number[] = [];
+
+  median3(v: number): number {
+    this.values.push(v);
+    if (this.values.length > 3) this.values.shift();
+    const s = [...this.values].sort((a, b) => a - b);
+    return s[Math.floor((s.length - 1) / 2)]!;
+  }
+
+  rate5(errors: number, calls: number): { rate: number; calls: number } {
+    this.errors.push(errors);
+    this.calls.push(calls);
+    if (this.calls.length > 5) {
+      this.errors.shift();
+      this.calls.shift();
+    }
+    const c = this.calls.reduce((a, b) => a + b, 0);
+    return { rate: c ? this.errors.reduce((a, b) => a + b, 0) / c : 0, calls: c };
+  }
+}
+
 class Watch {
   readonly detector: StreamingDetector;
+  readonly smooth = new Smoother();
   alert: Anomaly | null = null;
   /** The detector's last output: its expected value is the current baseline. */
   last: DetectorOutput | null = null;
@@ -105,7 +150,7 @@ class Watch {
     options: Partial<DetectorOptions>,
     readonly entry?: QueryStatsEntry,
   ) {
-    this.detector = new StreamingDetector({ ...options, direction: DIRECTIONS[metric] });
+    this.detector = new StreamingDetector({ minDeviation: 4, ...SPREAD_FLOORS[metric], ...options, direction: DIRECTIONS[metric] });
   }
 }
 
@@ -176,15 +221,15 @@ export class AnomalyEngine {
     const g = this.global;
     const active = view ? view.clients().reduce((n, c) => n + (c.state === 'active' ? 1 : 0), 0) : 0;
     this.feed(g.throughput, point.qps, t, (out) => out.deviation > 0 || active > 0);
-    if (point.qps > 0 && point.p95 !== null) this.feed(g.latency_p95, point.p95, t);
-    if (point.qps >= this.options.minCallsForRate) this.feed(g.error_rate, point.errorRate, t);
+    if (point.qps > 0 && point.p95 !== null) this.feed(g.latency_p95, g.latency_p95.smooth.median3(point.p95), t);
+    this.feedRate(g.error_rate, point.errors, point.qps, t);
     this.feed(g.connections, point.clients, t);
 
     for (const w of this.watched.values()) {
       const sec = w.entry.second;
       if (sec === null) continue;
-      if (sec.calls > 0) this.feed(w.latency, sec.latency.quantile(0.95) * 1000, t);
-      if (sec.calls >= this.options.minCallsForRate) this.feed(w.errors, sec.errors / sec.calls, t);
+      if (sec.calls > 0) this.feed(w.latency, w.latency.smooth.median3(sec.latency.quantile(0.95) * 1000), t);
+      this.feedRate(w.errors, sec.errors, sec.calls, t);
       sec.latency.reset();
       sec.calls = 0;
       sec.errors = 0;
@@ -206,6 +251,11 @@ export class AnomalyEngine {
 
   lastSecond(): SecondPoint | null {
     return this.lastPoint;
+  }
+
+  private feedRate(w: Watch, errors: number, calls: number, t: number): void {
+    const r = w.smooth.rate5(errors, calls);
+    if (r.calls >= this.options.minCallsForRate) this.feed(w, r.rate, t);
   }
 
   /**
