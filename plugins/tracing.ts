@@ -12,7 +12,7 @@
 // transactions: SET LOCAL helios.traceparent (ignored), and PostgreSQL's undoing of a SET made in
 // a transaction that rolls back (the session keeps the traceparent).
 
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type HrTime, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type HrTime, type Span } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import { DB_SYSTEM_NAME_VALUE_POSTGRESQL } from '@opentelemetry/semantic-conventions';
 import { stripComments } from '../proxy/analyzer/comments.ts';
@@ -218,18 +218,38 @@ class TracingPlugin implements Plugin {
     const upstream = this.upstream();
     const sqlstate = r.sqlstate;
     const failed = r.denied || (sqlstate !== undefined && isErrorSqlstate(sqlstate));
+    const durationNs = Math.round(r.durationSeconds * 1e9);
+    const startNs = q.startedAt === 0n ? sinceBaseNs(process.hrtime.bigint()) - durationNs : sinceBaseNs(q.startedAt);
+    // Unparsed text has no normalized form to show: the raw text may hold literals.
+    const text = this.fullText ? q.text : q.fingerprint !== '' && q.error === undefined && q.normalized !== '' ? q.normalized : undefined;
+    // DataRow and CopyData are what a statement returns; an UPDATE's count is rows affected, not returned.
+    const returnedRows = r.bytes > 0 ? r.rows : 0;
+    // Error messages can quote the statement's values, so only full text mode shows them.
+    const statusMessage = failed && this.fullText ? r.errorMessage : undefined;
+
+    const parent = this.parentOf(q, session);
+    if (this.tracing.recordsDirectly && !this.wantsPlan(r)) {
+      const parentSpan = parent === ROOT_CONTEXT ? undefined : trace.getSpanContext(parent);
+      // A client's unsampled trace is not recorded, as the SDK's parent-based sampler decides.
+      if (parentSpan !== undefined && (parentSpan.traceFlags & TraceFlags.SAMPLED) === 0) return;
+      const startMs = EPOCH_BASE_SEC * 1e3 + startNs / 1e6;
+      this.tracing.store.ring.push(
+        naming, startMs, startMs + durationNs / 1e6, failed, statusMessage, parentSpan?.traceId, parentSpan?.spanId,
+        session.database, text, q.fingerprint === '' ? undefined : q.fingerprint,
+        session.applicationName === '' ? undefined : session.applicationName, upstream, returnedRows, sqlstate, r.denied,
+      );
+      return;
+    }
     // Literal keys (the convention's names) in one shape for the common case build fastest; the
-    // SDK drops undefined values. Unparsed text has no normalized form to show: the raw text may
-    // hold literals. DataRow and CopyData are what a statement returns; an UPDATE's count is rows
-    // affected, not returned.
+    // SDK drops undefined values.
     const attributes: Attributes = {
       'db.system.name': DB_SYSTEM_NAME_VALUE_POSTGRESQL,
       'db.namespace': session.database,
       'db.operation.name': naming.operation,
       'db.collection.name': naming.collection,
       'db.query.summary': naming.summary,
-      'db.query.text': this.fullText ? q.text : q.fingerprint !== '' && q.error === undefined && q.normalized !== '' ? q.normalized : undefined,
-      'db.response.returned_rows': r.bytes > 0 ? r.rows : 0,
+      'db.query.text': text,
+      'db.response.returned_rows': returnedRows,
       'server.address': upstream.host,
       'server.port': upstream.port,
       'helios.fingerprint': q.fingerprint === '' ? undefined : q.fingerprint,
@@ -241,44 +261,48 @@ class TracingPlugin implements Plugin {
     }
     if (r.denied) attributes['helios.denied'] = true;
 
-    const durationNs = Math.round(r.durationSeconds * 1e9);
-    const startNs = q.startedAt === 0n ? sinceBaseNs(process.hrtime.bigint()) - durationNs : sinceBaseNs(q.startedAt);
-    const span = this.tracing.tracer.startSpan(
-      naming.spanName,
-      { kind: SpanKind.CLIENT, attributes, startTime: hrTimeOf(startNs) },
-      this.parentOf(q, session),
-    );
-    // Error messages can quote the statement's values, so only full text mode shows them.
-    if (failed) span.setStatus(this.fullText && r.errorMessage !== undefined ? { code: SpanStatusCode.ERROR, message: r.errorMessage } : { code: SpanStatusCode.ERROR });
+    const span = this.tracing.tracer.startSpan(naming.spanName, { kind: SpanKind.CLIENT, attributes, startTime: hrTimeOf(startNs) }, parent);
+    if (failed) span.setStatus(statusMessage !== undefined ? { code: SpanStatusCode.ERROR, message: statusMessage } : { code: SpanStatusCode.ERROR });
     const endTime = hrTimeOf(startNs + durationNs);
-    const threshold = this.planThresholdSeconds;
     // An unsampled span is exported nowhere, so its plan would be seen by nobody but the listeners.
-    if (threshold !== null && r.durationSeconds >= threshold && !r.denied && span.isRecording()) {
-      const pending = this.tracing.plans!.capture({
-        fingerprint: q.fingerprint,
-        database: session.database,
-        kind: q.kind,
-        text: q.text,
-        protocol: q.protocol,
-        params: q.params,
-        paramFormats: q.paramFormats,
-      });
-      // Slow spans are rare: this one ends when its plan is in or the wait for it timed out.
-      if (pending !== undefined) {
-        void pending.then((plan) => this.endWithPlan(span, endTime, plan));
-        return;
-      }
-    }
-    span.end(endTime);
+    const pending = span.isRecording() ? this.planFor(r) : undefined;
+    // Slow spans are rare: this one ends when its plan is in or the wait for it timed out.
+    if (pending !== undefined) void pending.then((plan) => this.endWithPlan(span, endTime, plan));
+    else span.end(endTime);
+  }
+
+  /** Slow enough for a plan; such spans go through the SDK, which holds them open until it is in. */
+  private wantsPlan(r: ResultInfo): boolean {
+    const threshold = this.planThresholdSeconds;
+    return threshold !== null && r.durationSeconds >= threshold && !r.denied;
+  }
+
+  /** The plan lookup for a slow statement, or undefined when it gets none. */
+  private planFor(r: ResultInfo): Promise<CapturedPlan | undefined> | undefined {
+    if (!this.wantsPlan(r)) return undefined;
+    const q = r.query;
+    return this.tracing.plans!.capture({
+      fingerprint: q.fingerprint,
+      database: q.session.database,
+      kind: q.kind,
+      text: q.text,
+      protocol: q.protocol,
+      params: q.params,
+      paramFormats: q.paramFormats,
+    });
+  }
+
+  private planAttributes(plan: CapturedPlan): Attributes {
+    const json = JSON.stringify(this.fullText ? plan.plan : maskPlanLiterals(plan.plan));
+    return {
+      [ATTR_PLAN]: json.length > PLAN_ATTRIBUTE_LIMIT ? json.slice(0, PLAN_ATTRIBUTE_LIMIT) : json,
+      [ATTR_PLAN_HASH]: plan.planHash,
+      ...(Number.isFinite(plan.totalCost) && { [ATTR_PLAN_TOTAL_COST]: plan.totalCost }),
+    };
   }
 
   private endWithPlan(span: Span, endTime: HrTime, plan: CapturedPlan | undefined): void {
-    if (plan !== undefined) {
-      const json = JSON.stringify(this.fullText ? plan.plan : maskPlanLiterals(plan.plan));
-      span.setAttribute(ATTR_PLAN, json.length > PLAN_ATTRIBUTE_LIMIT ? json.slice(0, PLAN_ATTRIBUTE_LIMIT) : json);
-      span.setAttribute(ATTR_PLAN_HASH, plan.planHash);
-      if (Number.isFinite(plan.totalCost)) span.setAttribute(ATTR_PLAN_TOTAL_COST, plan.totalCost);
-    }
+    if (plan !== undefined) span.setAttributes(this.planAttributes(plan));
     span.end(endTime);
   }
 

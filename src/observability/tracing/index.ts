@@ -62,6 +62,12 @@ export interface Tracing {
   readonly plans: PlanCapture | undefined;
   /** True when spans are also exported over OTLP. */
   readonly exporting: boolean;
+  /**
+   * True when spans go only to the in-memory store under the default sampler: the tracing
+   * plugin then writes the store's records itself, skipping the SDK's span objects, which cost
+   * several microseconds per statement and are needed only to export.
+   */
+  readonly recordsDirectly: boolean;
   /** The OTLP traces URL when exporting. */
   readonly exportUrl: string | undefined;
   readonly queryText: QueryTextMode;
@@ -231,6 +237,7 @@ export function createTracing(options: TracingOptions = {}): Tracing {
     store,
     plans,
     exporting: otlp !== undefined,
+    recordsDirectly: otlp === undefined && !['always_off', 'traceidratio', 'parentbased_always_off', 'parentbased_traceidratio'].includes(nonEmpty(env, 'OTEL_TRACES_SAMPLER') ?? ''),
     exportUrl: otlp?.url,
     queryText: options.queryText ?? 'normalized',
     planThresholdMs,

@@ -8,6 +8,8 @@ import { SpanKind, SpanStatusCode, TraceFlags, type AttributeValue, type Attribu
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { ATTR_DB_NAMESPACE, ATTR_DB_QUERY_TEXT } from '@opentelemetry/semantic-conventions';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import { randomFillSync } from 'node:crypto';
+import { SpanRing } from './span-ring.ts';
 
 /** Span attribute holding the statement's pg_query fingerprint. */
 export const ATTR_FINGERPRINT = 'helios.fingerprint';
@@ -108,7 +110,7 @@ function stringAttr(value: AttributeValue | undefined): string | undefined {
  * young-generation GC copy them (measured: over a microsecond per span). An ended span no longer
  * changes, so its attributes object is shared, not copied.
  */
-interface StoredSpan {
+export interface StoredSpan {
   readonly spanId: string;
   readonly parentSpanId: string | undefined;
   readonly name: string;
@@ -121,7 +123,7 @@ interface StoredSpan {
   readonly events: readonly TimedEvent[];
 }
 
-const NO_EVENTS: readonly TimedEvent[] = Object.freeze([]);
+export const NO_EVENTS: readonly TimedEvent[] = Object.freeze([]);
 
 function stored(span: ReadableSpan): StoredSpan {
   return {
@@ -202,6 +204,21 @@ function spanDetail(span: StoredSpan): SpanDetail {
 
 const SUCCESS: ExportResult = Object.freeze({ code: ExportResultCode.SUCCESS });
 
+/** Span and trace ids (hex) from a pool of random bytes refilled 4 KiB at a time. */
+function randomIds(): (bytes: number) => string {
+  const pool = Buffer.allocUnsafe(4096);
+  let offset = pool.length;
+  return (bytes) => {
+    if (offset + bytes > pool.length) {
+      randomFillSync(pool);
+      offset = 0;
+    }
+    const s = pool.toString('hex', offset, offset + bytes);
+    offset += bytes;
+    return s;
+  };
+}
+
 export class TraceStore implements SpanExporter {
   private readonly maxTraces: number;
   private readonly maxSpansPerTrace: number;
@@ -210,11 +227,19 @@ export class TraceStore implements SpanExporter {
   private readonly traces = new Map<string, StoredTrace>();
   private spanCount = 0;
   private stopped = false;
+  private readonly ids = randomIds();
+  /** Spans the tracing plugin recorded without the SDK, made into stored spans when read. */
+  readonly ring: SpanRing;
 
   constructor(opts: TraceStoreOptions = {}) {
     this.maxTraces = Math.max(1, opts.maxTraces ?? 1000);
     this.maxSpansPerTrace = Math.max(1, opts.maxSpansPerTrace ?? 200);
     this.maxSpans = Math.max(1, opts.maxSpans ?? 20_000);
+    this.ring = new SpanRing(this.maxSpans);
+  }
+
+  private drainRing(): void {
+    for (const { traceId, span } of this.ring.drain(this.ids)) this.addStored(traceId ?? this.ids(16), span);
   }
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
@@ -224,8 +249,12 @@ export class TraceStore implements SpanExporter {
 
   /** Takes one ended span. */
   add(span: ReadableSpan): void {
+    this.addStored(span.spanContext().traceId, stored(span));
+  }
+
+  /** Takes one ended span already in the stored form (the tracing plugin's direct path). */
+  addStored(traceId: string, span: StoredSpan): void {
     if (this.stopped) return;
-    const traceId = span.spanContext().traceId;
     let trace = this.traces.get(traceId);
     if (trace === undefined) {
       trace = new StoredTrace(traceId);
@@ -235,7 +264,7 @@ export class TraceStore implements SpanExporter {
       trace.dropped++;
       return;
     }
-    trace.add(stored(span));
+    trace.add(span);
     this.spanCount++;
     while (this.spanCount > this.maxSpans && this.traces.size > 1) this.evictOldest();
   }
@@ -249,6 +278,7 @@ export class TraceStore implements SpanExporter {
 
   /** Traces held now, newest first. */
   list(q: TraceQuery = {}): TraceSummary[] {
+    this.drainRing();
     const limit = Math.max(0, q.limit ?? DEFAULT_LIMIT);
     const minDurationMs = q.minDurationMs ?? 0;
     const matching: StoredTrace[] = [];
@@ -263,6 +293,7 @@ export class TraceStore implements SpanExporter {
   }
 
   get(traceId: string): TraceDetail | undefined {
+    this.drainRing();
     const trace = this.traces.get(traceId);
     if (trace === undefined) return undefined;
     const spans = [...trace.spans].sort((a, b) => a.startMs - b.startMs).map(spanDetail);
@@ -271,10 +302,12 @@ export class TraceStore implements SpanExporter {
 
   /** Traces and spans held. */
   size(): { traces: number; spans: number } {
+    this.drainRing();
     return { traces: this.traces.size, spans: this.spanCount };
   }
 
   clear(): void {
+    this.ring.drain(() => '');
     this.traces.clear();
     this.spanCount = 0;
   }
