@@ -84,6 +84,7 @@ export interface ResultInfo {
   readonly durationSeconds: number;
   /** SQLSTATE when the statement failed; undefined on success. */
   readonly sqlstate?: string;
+  /** The error's message (the server's, or the denying plugin's). It can quote the statement's values. */
   readonly errorMessage?: string;
   /** True when a plugin denied the statement (the error came from HeliosDB, not the server). */
   readonly denied: boolean;

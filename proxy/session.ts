@@ -13,7 +13,7 @@ import { AuthCode, Be, FE_KIND, Fe, LARGE_MESSAGE_LIMIT, SMALL_MESSAGE_LIMIT } f
 import { FrameReader, Take, Verdict, type FrameVisitor } from './codec/frames.ts';
 import {
   readBackendKeyData, readBindHead, readExecutePortal, readBindParams, readCommandTag, readParameterStatus, readParse, readQuery,
-  readSaslMechanisms, readSqlState, readTarget, rowsFromTag, ProtocolError,
+  readFields, readSaslMechanisms, readSqlState, readTarget, rowsFromTag, ProtocolError,
 } from './codec/read.ts';
 import * as w from './codec/write.ts';
 import type { CancelKeys } from './cancel.ts';
@@ -897,7 +897,8 @@ export class Session {
     const p = this.pending[this.head];
     const e = this.current();
     const denied = e !== null && e.deny !== undefined && sqlstate === e.deniedCode;
-    this.completeStatement('', sqlstate, denied ? e!.deny!.message : undefined);
+    // Errors are rare next to statements: decoding the message for onResult costs nothing that matters.
+    this.completeStatement('', sqlstate, denied ? e!.deny!.message : readFields(frame).get('M'));
     if (p !== undefined && p.execs === null) {
       // Extended protocol: the failed request and everything up to Sync are not carried out.
       const undone: Pending[] = [];

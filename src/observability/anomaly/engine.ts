@@ -380,7 +380,8 @@ export class AnomalyEngine {
     return {
       cause: 'error_burst',
       weight: 0.9,
-      summary: `${total} errors in the last ${this.src.errors.seconds} s, mostly ${top[0]!.sqlstate}: ${top[0]!.message}`,
+      // The summary goes to the log: SQLSTATEs only, as a server message can quote a statement's values.
+      summary: `${total} errors in the last ${this.src.errors.seconds} s: ${top.map((e) => `${e.count}× ${e.sqlstate}`).join(', ')}`,
       details: { errors: top },
     };
   }
@@ -398,14 +399,13 @@ export class AnomalyEngine {
     };
   }
 
-  /** A fingerprint first seen in the last five minutes that is slow or takes a large share of time. */
+  /** A fingerprint first seen in the minute before the anomaly that is slow against the baseline. */
   private newSlowFingerprint(a: Anomaly): Evidence | null {
     const now = Date.now();
-    const since = now - 5 * 60_000;
+    const since = Date.parse(a.openedAt) - 60_000;
     let best: { e: QueryStatsEntry; p95: number } | null = null;
     for (const e of this.src.stats.entries()) {
       if (e.firstSeen < since || e.calls === 0) continue;
-      if (a.fingerprint && e.fingerprint === a.fingerprint && e.firstSeen < Date.parse(a.openedAt) - 60_000) continue;
       const p95 = e.sketch.getValueAtQuantile(0.95) * 1000;
       const baseline = this.global.latency_p95.last?.expected ?? 0;
       if (p95 > Math.max(2 * baseline, 1) && (!best || p95 > best.p95)) best = { e, p95 };
