@@ -100,7 +100,11 @@ export class HookHost {
   private afterRewrite(q: QueryInfo, d: Decision): QueryInfo {
     if (d.action !== 'rewrite') return q;
     const a = this.analyzer!.analyzeStatement(d.sql);
-    return { ...q, ...a.analysis, text: d.sql, tags: { ...q.tags, ...a.tags } };
+    // Same prototype (the session's Statement has a lazy state getter) and the same per-query
+    // state map, made now if no plugin has touched it yet, so onResult sees what onQuery stored.
+    void q.state;
+    const next = Object.create(Object.getPrototypeOf(q) as object) as QueryInfo;
+    return Object.assign(next, q, a.analysis, { text: d.sql, tags: { ...q.tags, ...a.tags } });
   }
 
   /** A plugin that throws fails closed: the statement is refused rather than let through unchecked. */

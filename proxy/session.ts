@@ -20,6 +20,7 @@ import type { CancelKeys } from './cancel.ts';
 import { denySql, type HookHost, type QueryOutcome } from './hooks.ts';
 import type { ProxyOptions } from './options.ts';
 import { connectUpstream, type UpstreamConnection } from './upstream.ts';
+import { Statement } from './statement.ts';
 
 /** What a session needs from the proxy around it. */
 export interface SessionHost {
@@ -43,6 +44,14 @@ const enum Req {
 }
 
 /** One execution of one statement, from onQuery to onResult. */
+/** What extended-protocol statements add to a Statement. */
+interface StatementExtras {
+  phase?: 'parse' | 'execute';
+  statementName?: string;
+  params?: readonly (Buffer | null)[];
+  paramFormats?: readonly number[];
+}
+
 interface Exec {
   query: QueryInfo;
   rows: number;
@@ -393,26 +402,11 @@ export class Session {
     }
   }
 
-  private newExec(st: AnalyzedStatement, protocol: 'simple' | 'extended', index: number, extra?: Partial<QueryInfo>): Exec {
-    const a = st.analysis;
-    const query: QueryInfo = {
-      kind: a.kind,
-      subkind: a.subkind,
-      reads: a.reads,
-      writes: a.writes,
-      fingerprint: a.fingerprint,
-      normalized: a.normalized,
-      error: a.error,
-      session: this.info,
-      text: st.text,
-      tags: st.tags,
-      protocol,
-      phase: 'execute',
-      index,
-      state: new Map(),
-      startedAt: 0n,
-      ...extra,
-    };
+  private newExec(st: AnalyzedStatement, protocol: 'simple' | 'extended', index: number, extra?: StatementExtras): Exec {
+    const query = new Statement(
+      st.analysis, this.info, st.text, st.tags, protocol, extra?.phase ?? 'execute', index,
+      extra?.statementName, extra?.params, extra?.paramFormats,
+    );
     return { query, rows: 0, bytes: 0, done: false };
   }
 
@@ -541,7 +535,7 @@ export class Session {
   private onBind(frame: Buffer, head: { portal: string; statement: string; restOffset: number }, whole: boolean): Verdict {
     // Unknown here: made by a SQL PREPARE the proxy could not read, or not existing (the server will say so).
     const prep = this.statements.get(head.statement) ?? unknownStatement(head.statement);
-    let extra: Partial<QueryInfo> = { statementName: head.statement };
+    let extra: StatementExtras = { statementName: head.statement };
     if (whole) {
       const p = readBindParams(frame, head.restOffset);
       extra = { statementName: head.statement, params: p.values, paramFormats: p.formats };

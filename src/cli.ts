@@ -287,7 +287,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
     process.stdout.write(
       `HeliosDB ${VERSION} is ready\n` +
         `  connect: psql ${conn}\n` +
-        `  http:    ${http.url}  (/healthz /readyz /metrics /api/v1/observability/...)\n` +
+        `  http:    ${http.url}  (dashboard at /, /healthz /readyz /metrics /api/v1/observability/...)\n` +
         (mode === 'proxy' ? `  upstream: ${config.upstream!.display}\n` : `  postgres: ${pg!.host}:${pg!.port}, data ${pg!.dir}\n`),
     );
   } catch (err) {
