@@ -273,6 +273,7 @@ const METRICS = {
   latency_p95: 'p95 latency',
   error_rate: 'error rate',
   connections: 'client connections',
+  active_statements: 'statements in flight',
   query_latency_p95: 'statement p95 latency',
   query_error_rate: 'statement error rate',
 };

@@ -130,6 +130,21 @@ describe('AnomalyEngine', () => {
     expect(drop[0]).toMatchObject({ direction: 'down', actual: 0 });
   });
 
+  it('sees statements piling up in flight', async () => {
+    const h = harness();
+    h.clients = 8;
+    let i = 0;
+    for (; i < 300; i++) {
+      h.active = i % 3 === 0 ? 1 : 0;
+      h.second(i, 40);
+    }
+    h.active = 8;
+    for (const end = i + 6; i < end; i++) h.second(i, 5);
+    await settle();
+    const pile = h.obs.anomalies.list().find((a) => a.metric === 'active_statements');
+    expect(pile).toMatchObject({ direction: 'up', actual: 8, unit: 'statements' });
+  });
+
   it('counts alerts in Prometheus with metric, severity and cause, and shows open ones in the gauge', async () => {
     const h = harness();
     let i = 0;

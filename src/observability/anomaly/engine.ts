@@ -11,7 +11,7 @@ import { explainable, genericPlanShape, lockWaitEvidence, saturationEvidence, ty
 import { StreamingDetector, type DetectorOptions, type DetectorOutput } from './detector.ts';
 import type { RecentErrors } from './recent-errors.ts';
 
-export type AnomalyMetric = 'throughput' | 'latency_p95' | 'error_rate' | 'connections' | 'query_latency_p95' | 'query_error_rate';
+export type AnomalyMetric = 'throughput' | 'latency_p95' | 'error_rate' | 'connections' | 'active_statements' | 'query_latency_p95' | 'query_error_rate';
 export type Severity = 'warning' | 'critical';
 
 export interface Anomaly {
@@ -19,7 +19,7 @@ export interface Anomaly {
   /** Alerts opening while an incident is open join it, so one incident pages once. */
   incident: number;
   metric: AnomalyMetric;
-  unit: 'qps' | 'ms' | 'ratio' | 'connections';
+  unit: 'qps' | 'ms' | 'ratio' | 'connections' | 'statements';
   direction: 'up' | 'down';
   fingerprint?: string;
   database?: string;
@@ -81,6 +81,7 @@ const UNITS: Record<AnomalyMetric, Anomaly['unit']> = {
   latency_p95: 'ms',
   error_rate: 'ratio',
   connections: 'connections',
+  active_statements: 'statements',
   query_latency_p95: 'ms',
   query_error_rate: 'ratio',
 };
@@ -91,6 +92,7 @@ const DIRECTIONS: Record<AnomalyMetric, 'up' | 'down' | 'both'> = {
   latency_p95: 'up',
   error_rate: 'up',
   connections: 'up',
+  active_statements: 'up',
   query_latency_p95: 'up',
   query_error_rate: 'up',
 };
@@ -105,6 +107,7 @@ const SPREAD_FLOORS: Record<AnomalyMetric, Pick<DetectorOptions, 'minSpread' | '
   latency_p95: { minSpread: 0.1, relativeSpreadFloor: 0.1 },
   error_rate: { minSpread: 0.02, relativeSpreadFloor: 0.1 },
   connections: { minSpread: 1, relativeSpreadFloor: 0.05 },
+  active_statements: { minSpread: 1, relativeSpreadFloor: 0.1 },
   query_latency_p95: { minSpread: 0.1, relativeSpreadFloor: 0.1 },
   query_error_rate: { minSpread: 0.02, relativeSpreadFloor: 0.1 },
 };
@@ -166,7 +169,7 @@ const EVIDENCE_TIMEOUT_MS = 3000;
 
 export class AnomalyEngine {
   readonly options: EngineOptions;
-  private readonly global: Record<'throughput' | 'latency_p95' | 'error_rate' | 'connections', Watch>;
+  private readonly global: Record<'throughput' | 'latency_p95' | 'error_rate' | 'connections' | 'active_statements', Watch>;
   private readonly watched = new Map<QueryStatsEntry, FingerprintWatch>();
   private readonly open: Anomaly[] = [];
   private readonly closed: Anomaly[] = [];
@@ -189,6 +192,7 @@ export class AnomalyEngine {
       latency_p95: new Watch('latency_p95', d),
       error_rate: new Watch('error_rate', d),
       connections: new Watch('connections', d),
+      active_statements: new Watch('active_statements', d),
     };
   }
 
@@ -224,6 +228,9 @@ export class AnomalyEngine {
     if (point.qps > 0 && point.p95 !== null) this.feed(g.latency_p95, g.latency_p95.smooth.median3(point.p95), t);
     this.feedRate(g.error_rate, point.errors, point.qps, t);
     this.feed(g.connections, point.clients, t);
+    // Statements in flight at the tick: a pile-up behind a lock or a slow plan shows here at once,
+    // even while nothing completes and throughput alone is noisy.
+    this.feed(g.active_statements, g.active_statements.smooth.median3(active), t);
 
     for (const w of this.watched.values()) {
       const sec = w.entry.second;
@@ -345,7 +352,7 @@ export class AnomalyEngine {
     if (a.metric === 'error_rate' || a.metric === 'query_error_rate') checks.push(ev(this.errorBurst()));
     if (a.metric === 'throughput' && a.direction === 'up') checks.push(ev(this.volumeSpike(a.actual, a.expected)));
     if (a.metric === 'connections') checks.push(ev(this.volumeSpike(this.lastPoint?.qps ?? 0, throughputExpected)));
-    if (a.metric === 'latency_p95' || a.metric === 'query_latency_p95' || (a.metric === 'throughput' && a.direction === 'down')) {
+    if (a.metric === 'latency_p95' || a.metric === 'query_latency_p95' || a.metric === 'active_statements' || (a.metric === 'throughput' && a.direction === 'down')) {
       checks.push(ev(this.newSlowFingerprint(a)));
       checks.push(ev(this.volumeSpike(this.lastPoint?.qps ?? 0, throughputExpected, 0.5)));
       if (connect) {
