@@ -32,6 +32,15 @@ describe('loadConfig precedence', () => {
     expect(c.file).toBeUndefined();
   });
 
+  it('reads the observability settings, with the plan threshold following the slow-query one unless set', () => {
+    const cwd = dirWith();
+    expect(load({ cwd })).toMatchObject({ slowQueryMs: 1000, traceQueryText: 'normalized', traceLimit: 1000, planThresholdMs: 1000 });
+    expect(load({ cwd, flags: { slowQueryMs: '250' } }).planThresholdMs).toBe(250);
+    expect(load({ cwd, env: { HELIOS_PLAN_THRESHOLD_MS: 'off', HELIOS_TRACE_QUERY_TEXT: 'full' } })).toMatchObject({ planThresholdMs: null, traceQueryText: 'full' });
+    expect(() => load({ cwd, flags: { traceQueryText: 'raw' } })).toThrow(/--trace-query-text: invalid value "raw": expected normalized or full/);
+    expect(() => load({ cwd, flags: { traceLimit: '0' } })).toThrow(/--trace-limit/);
+  });
+
   it('ranks flag > environment > file > default, key by key', () => {
     const cwd = dirWith({
       'helios.json': JSON.stringify({ listen: '127.0.0.1:1001', http: '127.0.0.1:2001', drainTimeout: 5, plugins: ['query-counter'] }),
