@@ -62,6 +62,13 @@ export interface DetectorOptions {
    * still a small wobble is very surprising; live metrics set a floor here (NAB scores use 0).
    */
   minDeviation: number;
+  /**
+   * A point teaches the calibration at most this many of its standard deviations above the usual
+   * deviation. Unclipped, one incident (tens of seconds far out) teaches the detector that huge
+   * deviations are normal, and a second incident within ~1/calibrationRate points goes unseen;
+   * live metrics clip (the engine uses 3). NAB's corpus scores best unclipped (Infinity).
+   */
+  calibrationClip: number;
   closeAfter: number;
   /** A value beyond [min, max] seen so far by more than this fraction of max - min is an anomaly; negative disables. */
   rangeTolerance: number;
@@ -89,6 +96,7 @@ export const DEFAULT_DETECTOR_OPTIONS: Readonly<DetectorOptions> = {
   closeBelow: 3,
   closeBelowDeviation: 7,
   minDeviation: 0,
+  calibrationClip: Infinity,
   closeAfter: 20,
   rangeTolerance: 0.05,
   rangeMinDeviation: 7,
@@ -287,7 +295,8 @@ export class StreamingDetector {
 
     // Learn from every point, anomalous or not: a lasting change becomes the new normal.
     const g = Math.max(o.calibrationRate, 1 / (this.calibrated + 1));
-    const d = directed - this.calMean;
+    const clip = this.calibrated > CALIBRATION_MIN_POINTS ? this.calMean + o.calibrationClip * Math.max(Math.sqrt(this.calVar), CALIBRATION_MIN_STD) : Infinity;
+    const d = Math.min(directed, clip) - this.calMean;
     this.calMean += g * d;
     this.calVar = (1 - g) * (this.calVar + g * d * d);
     this.calibrated++;

@@ -145,6 +145,28 @@ describe('AnomalyEngine', () => {
     expect(pile).toMatchObject({ direction: 'up', actual: 8, unit: 'statements' });
   });
 
+  it('still sees a second incident soon after a long first one', async () => {
+    const h = harness();
+    h.clients = 8;
+    let i = 0;
+    const steady = (n: number) => {
+      h.active = 0;
+      for (const end = i + n; i < end; i++) h.second(i, 40 + (i % 7));
+    };
+    const stuck = (n: number) => {
+      h.active = 8;
+      for (const end = i + n; i < end; i++) h.second(i, 0);
+    };
+    steady(300);
+    stuck(45);
+    steady(90);
+    stuck(45);
+    steady(60);
+    await settle();
+    const drops = h.obs.anomalies.list().filter((a) => a.metric === 'throughput');
+    expect(drops).toHaveLength(2);
+  });
+
   it('counts alerts in Prometheus with metric, severity and cause, and shows open ones in the gauge', async () => {
     const h = harness();
     let i = 0;

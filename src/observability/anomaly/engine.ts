@@ -153,7 +153,7 @@ class Watch {
     options: Partial<DetectorOptions>,
     readonly entry?: QueryStatsEntry,
   ) {
-    this.detector = new StreamingDetector({ minDeviation: 4, ...SPREAD_FLOORS[metric], ...options, direction: DIRECTIONS[metric] });
+    this.detector = new StreamingDetector({ minDeviation: 4, calibrationClip: 3, ...SPREAD_FLOORS[metric], ...options, direction: DIRECTIONS[metric] });
   }
 }
 
