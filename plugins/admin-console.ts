@@ -1,11 +1,22 @@
 // SHOW helios.* answered by the proxy itself, like PgBouncer's admin console, as ordinary
 // result sets that psql and any driver print.
 
+import type { CostEngine } from '../src/cost/index.ts';
 import type { Observability } from '../src/observability/index.ts';
 import type { InterceptResult, Plugin, PluginContext, ProxyView, QueryInfo } from './contract.ts';
 import { Decisions } from './contract.ts';
 
-type Show = (proxy: ProxyView, obs: Observability) => InterceptResult;
+type Show = (proxy: ProxyView, obs: Observability, cost: CostEngine | undefined) => InterceptResult;
+
+/** Dollars as exact decimal text (psql shows them as they are; rounding is the reader's choice). */
+const usd = (v: number): string => v.toFixed(6);
+
+class CostEngineMissing extends Error {}
+
+function needCost(cost: CostEngine | undefined): CostEngine {
+  if (!cost) throw new CostEngineMissing('the cost engine is not running (start with --plugins all or a list including cost)');
+  return cost;
+}
 
 const SHOWS: Record<string, Show> = {
   clients: (p) => ({
@@ -36,6 +47,21 @@ const SHOWS: Record<string, Show> = {
     columns: ['at', 'duration_ms', 'fingerprint', 'database', 'user', 'application_name', 'rows', 'sqlstate', 'query'],
     rows: obs.slowLog.list(100).map((s) => [s.at, s.durationMs, s.fingerprint, s.database, s.user, s.applicationName, s.rows, s.sqlstate, s.query]),
   }),
+  costs: (_p, _o, c) => ({
+    columns: ['tenant', 'statements_today', 'cost_today_usd', 'statements_month', 'cost_month_usd', 'compute_month_usd', 'io_month_usd', 'scanned_month_usd', 'egress_month_usd', 'rejected_month', 'budget_usd', 'budget_period', 'budget_action', 'budget_spent_usd', 'budget_percent', 'budget_status'],
+    rows: needCost(c).tenants().map((t) => [
+      t.tenant, t.day.statements, usd(t.day.total), t.month.statements, usd(t.month.total), usd(t.month.compute), usd(t.month.io), usd(t.month.scanned), usd(t.month.egress), t.month.rejected,
+      t.budget ? usd(t.budget.limitUsd) : null, t.budget?.period ?? null, t.budget?.action ?? null, t.spentUsd === null ? null : usd(t.spentUsd),
+      t.percent === null ? null : t.percent.toFixed(2), t.status,
+    ]),
+  }),
+  query_costs: (_p, _o, c) => ({
+    columns: ['fingerprint', 'database', 'calls', 'cost_usd', 'mean_cost_usd', 'compute_usd', 'io_usd', 'scanned_usd', 'egress_usd', 'estimated_calls', 'last_estimate_usd', 'estimate_error_factor', 'tenants', 'query'],
+    rows: needCost(c).queries.list({ limit: 50 }).map((e) => [
+      e.fingerprint, e.database, e.calls, usd(e.actual.total), usd(e.actual.total / e.calls), usd(e.actual.compute), usd(e.actual.io), usd(e.actual.scanned), usd(e.actual.egress),
+      e.estimatedCalls, e.lastEstimateUsd === null ? null : usd(e.lastEstimateUsd), e.estimatedCalls ? Math.exp(e.meanAbsLogError).toFixed(2) : null, [...e.tenants].join(','), e.query,
+    ]),
+  }),
   anomalies: (_p, obs) => ({
     columns: ['id', 'incident', 'state', 'severity', 'metric', 'expected', 'actual', 'peak', 'unit', 'score', 'cause', 'evidence', 'fingerprint', 'database', 'opened_at', 'closed_at'],
     rows: obs.anomalies.list({ limit: 100 }).map((a) => [
@@ -48,7 +74,8 @@ const SHOWS: Record<string, Show> = {
 /** `SHOW helios.<name>` in the statement's comment-free, normalized text. */
 const SHOW_HELIOS = /^\s*show\s+helios\.([a-z_][a-z0-9_]*)\s*$/i;
 
-export function createAdminConsole(obs: Observability): Plugin {
+export function createAdminConsole(deps: { observability: Observability; cost?: CostEngine }): Plugin {
+  const obs = deps.observability;
   let proxy: ProxyView | null = null;
   return {
     name: 'admin-console',
@@ -63,7 +90,12 @@ export function createAdminConsole(obs: Observability): Plugin {
       if (!show) {
         return Decisions.deny('42704', `unrecognized HeliosDB command "helios.${m[1]}"`, `available: ${Object.keys(SHOWS).map((n) => `helios.${n}`).join(', ')}`);
       }
-      return Decisions.intercept(show(proxy, obs));
+      try {
+        return Decisions.intercept(show(proxy, obs, deps.cost));
+      } catch (err) {
+        if (err instanceof CostEngineMissing) return Decisions.deny('55000', err.message);
+        throw err;
+      }
     },
   };
 }

@@ -1,7 +1,10 @@
 // Built-in plugin registry: resolves --plugins (all | none | comma list) to plugin instances.
+import type { CostEngine } from '../src/cost/index.ts';
 import type { Observability } from '../src/observability/index.ts';
 import type { Plugin } from './contract.ts';
 import { createAdminConsole } from './admin-console.ts';
+import { createBudgetPlugin } from './budget.ts';
+import { createCostPlugin } from './cost.ts';
 import { createMetricsPlugin } from './metrics.ts';
 import { createQueryCounter } from './query-counter.ts';
 import { createTracingPlugin } from './tracing.ts';
@@ -9,13 +12,23 @@ import { createTracingPlugin } from './tracing.ts';
 /** What the sidecar hands the built-in plugins: long-lived state that outlives a reload. */
 export interface PluginDeps {
   readonly observability: Observability;
+  /** Absent when the sidecar runs without the cost engine (the cost and budget plugins then refuse to load). */
+  readonly cost?: CostEngine;
+}
+
+function costEngine(d: PluginDeps, plugin: string): CostEngine {
+  if (!d.cost) throw new Error(`plugin ${plugin} needs the cost engine, which is not running`);
+  return d.cost;
 }
 
 const BUILTINS: Record<string, (deps: PluginDeps) => Plugin> = {
-  'admin-console': (d) => createAdminConsole(d.observability),
+  'admin-console': (d) => createAdminConsole(d),
   'query-counter': () => createQueryCounter(),
   metrics: (d) => createMetricsPlugin(d.observability),
   tracing: (d) => createTracingPlugin(d.observability.tracing, { upstream: d.observability.sources.upstream }),
+  cost: (d) => createCostPlugin(costEngine(d, 'cost')),
+  // After cost: it judges the estimate cost made for the statement.
+  budget: (d) => createBudgetPlugin(costEngine(d, 'budget')),
 };
 
 export const PLUGIN_NAMES: readonly string[] = Object.keys(BUILTINS);
@@ -30,10 +43,14 @@ export function parsePluginSpec(value: string): PluginSpec {
   const names = v.split(',').map((s) => s.trim()).filter(Boolean);
   const unknown = names.filter((n) => !(n in BUILTINS));
   if (unknown.length) throw new Error(`unknown plugin(s): ${unknown.join(', ')}; known: ${PLUGIN_NAMES.join(', ')}, or all / none`);
+  // Budgets are judged against spend only the cost plugin records.
+  if (names.includes('budget') && !names.includes('cost')) throw new Error('plugin budget needs plugin cost: list both, e.g. --plugins cost,budget');
   return names;
 }
 
 export function createPlugins(spec: PluginSpec, deps: PluginDeps): Plugin[] {
-  const names = spec === 'all' ? PLUGIN_NAMES : spec === 'none' ? [] : spec;
-  return names.map((n) => BUILTINS[n]!(deps));
+  const names = spec === 'all' ? PLUGIN_NAMES.filter((n) => deps.cost || (n !== 'cost' && n !== 'budget')) : spec === 'none' ? [] : spec;
+  // Budget judges what cost estimated for the statement, so it runs after cost whatever the list order.
+  const ordered = names.includes('budget') && names.indexOf('budget') < names.indexOf('cost') ? [...names.filter((n) => n !== 'budget'), 'budget'] : names;
+  return ordered.map((n) => BUILTINS[n]!(deps));
 }

@@ -10,10 +10,12 @@ import { migrate } from './control-schema.ts';
 import type { EmbeddedPostgres } from './embedded.ts';
 import { UserError } from './errors.ts';
 import { observabilityRoutes } from './api/observability.ts';
+import { costRoutes } from './api/cost.ts';
 import { startHttpServer, type HttpServer } from './http.ts';
 import { createLogger, redactUrl, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { DEFAULT_OBSERVABILITY_OPTIONS, Observability } from './observability/index.ts';
+import { CostEngine, DEFAULT_COST_OPTIONS } from './cost/index.ts';
 import { createReadiness } from './readiness.ts';
 import { planReload } from './reload.ts';
 
@@ -36,15 +38,19 @@ const DESCRIPTIONS: Record<ConfigKey, string> = {
   traceQueryText: 'db.query.text in spans: normalized (literals as $n) or full',
   traceLimit: 'traces kept in memory for the API and dashboard',
   planThresholdMs: 'attach plans to spans at or above this many ms (off: never; default: --slow-query-ms)',
+  rateCard: 'prices: aurora-standard, neon, bigquery, or a JSON rate card file',
+  costTenant: 'who pays for a statement, first match of: tag (sqlcommenter tenant), application_name, role, database',
+  costStatementLimit: 'refuse any statement estimated above this many dollars (off by default)',
 };
 
 const METAVARS: Record<ConfigKey, string> = {
   upstream: 'URL', listen: 'HOST:PORT', http: 'HOST:PORT', plugins: 'LIST', data: 'DIR',
   tlsCert: 'FILE', tlsKey: 'FILE', drainTimeout: 'SECONDS', maxMessageBytes: 'BYTES', logLevel: 'LEVEL',
   slowQueryMs: 'MS', traceQueryText: 'MODE', traceLimit: 'N', planThresholdMs: 'MS|off',
+  rateCard: 'NAME|FILE', costTenant: 'LIST', costStatementLimit: 'USD|off',
 };
 
-const OBSERVABILITY_KEYS: ConfigKey[] = ['slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs'];
+const OBSERVABILITY_KEYS: ConfigKey[] = ['slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs', 'rateCard', 'costTenant', 'costStatementLimit'];
 
 const COMMAND_KEYS: Record<Mode, ConfigKey[]> = {
   up: ['data', 'listen', 'http', 'plugins', 'tlsCert', 'tlsKey', 'drainTimeout', 'maxMessageBytes', 'logLevel', ...OBSERVABILITY_KEYS],
@@ -62,6 +68,8 @@ function usage(): string {
 Usage:
   helios up    [options]                 ${SUMMARY.up}
   helios proxy --upstream URL [options]  ${SUMMARY.proxy}
+  helios budget set|list|remove ...        per-tenant budgets on a running HeliosDB (helios budget --help)
+  helios cost [tenants|queries]          spend per tenant and per statement shape
   helios --version
   helios COMMAND --help                  options of a command
 `;
@@ -117,6 +125,18 @@ async function migrateControlSchema(control: ControlTarget, log: Logger): Promis
   }
 }
 
+/** Our own cluster preloads pg_stat_statements; the cost engine reads buffer counts from it. */
+async function enablePgStatStatements(control: ControlTarget, log: Logger): Promise<void> {
+  const client = await connectControl(control);
+  try {
+    await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  } catch (err) {
+    log.warn('could not create pg_stat_statements; the cost engine samples EXPLAIN (ANALYZE, BUFFERS) instead', { error: (err as Error).message });
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 function listenError(err: unknown, what: string, host: string, port: number): unknown {
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') return new UserError(`cannot listen for ${what} on ${host}:${port}: address already in use`);
@@ -139,10 +159,11 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
   let plugins: readonly Plugin[] = [];
   let upstream: UpstreamTarget;
   let observability: Observability | undefined;
+  let cost: CostEngine | undefined;
   let upstreamAddress = { host: '', port: 0 };
   /** HeliosDB's own login to the upstream: migrations, and diagnostics such as EXPLAIN and pg_locks. */
   let control: ControlTarget | undefined;
-  const buildPlugins = (spec: PluginSpec) => createPlugins(spec, { observability: observability! } satisfies PluginDeps);
+  const buildPlugins = (spec: PluginSpec) => createPlugins(spec, { observability: observability!, cost } satisfies PluginDeps);
   let schemaStatus = 'pending';
   let stopping = false;
 
@@ -150,6 +171,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
   const shutdown = async (drainMs: number) => {
     if (proxy) await (drainMs > 0 ? proxy.drain(drainMs) : proxy.close());
     await http?.close();
+    await cost?.close();
     await observability?.close();
     await pg?.stop();
   };
@@ -181,7 +203,9 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
     schemaStatus = 'pending';
     migrateControlSchema(conn, log).then(
       () => {
-        if (run === migrationRun) schemaStatus = 'ok';
+        if (run !== migrationRun) return;
+        schemaStatus = 'ok';
+        void cost?.reloadBudgets();
       },
       (err: Error) => {
         if (run !== migrationRun) return;
@@ -237,6 +261,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
         throw new Error(`control schema: ${err.message}`);
       });
       schemaStatus = 'ok';
+      await enablePgStatStatements(control, log);
       connectAs = { user: pg.user, database: pg.database };
     } else {
       upstream = config.upstream!.target;
@@ -262,6 +287,13 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
         planThresholdMs: config.planThresholdMs,
       },
     );
+    cost = new CostEngine(
+      { registry: metrics.registry, control: () => control, log: (level, msg, fields) => log.log(level, msg, fields) },
+      { ...DEFAULT_COST_OPTIONS, rateCard: config.rateCard, tenantSources: config.costTenant, statementLimitUsd: config.costStatementLimitUsd },
+    );
+    // Our own cluster has the schema already: read spend and budgets before the first client.
+    if (mode === 'up') await cost.start();
+    else void cost.start();
     plugins = buildPlugins(config.plugins);
     const { startProxy } = await import('../proxy/server.ts');
     const proxyOptions = buildProxyOptions(config, {
@@ -279,7 +311,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
       upstream: () => upstream,
       controlSchema: () => schemaStatus,
     });
-    http = await startHttpServer({ host: config.http.host, port: config.http.port, registry: metrics.registry, readiness, log, api: observabilityRoutes(() => observability) });
+    http = await startHttpServer({ host: config.http.host, port: config.http.port, registry: metrics.registry, readiness, log, api: { ...observabilityRoutes(() => observability), ...costRoutes(() => cost) } });
 
     if (mode === 'proxy') migrateUpstream(config.upstream!);
 
@@ -322,6 +354,12 @@ export async function main(argv: string[]): Promise<void> {
         const { help, sources } = parseCommandArgs(command, rest);
         if (help) process.stdout.write(commandUsage(command));
         else await serve(command, sources);
+        return;
+      }
+      case 'budget':
+      case 'cost': {
+        const { costCommand } = await import('./cost-cli.ts');
+        await costCommand(command, rest);
         return;
       }
       default:

@@ -8,6 +8,8 @@ import type { ProxyOptions, TlsTermination, UpstreamTarget } from '../proxy/opti
 import { UserError } from './errors.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { parseUpstreamUrl, type UpstreamConnection } from './upstream-url.ts';
+import { DEFAULT_RATE_CARD, RATE_CARD_PRESETS, loadRateCard } from './cost/rate-card.ts';
+import { DEFAULT_TENANT_SOURCES, parseTenantSources, type TenantSource } from './cost/tenant.ts';
 
 interface KeySpec {
   flag: string;
@@ -32,6 +34,9 @@ export const CONFIG_KEYS = {
   traceQueryText: { flag: 'trace-query-text', env: 'HELIOS_TRACE_QUERY_TEXT', default: 'normalized' },
   traceLimit: { flag: 'trace-limit', env: 'HELIOS_TRACE_LIMIT', default: '1000' },
   planThresholdMs: { flag: 'plan-threshold-ms', env: 'HELIOS_PLAN_THRESHOLD_MS' },
+  rateCard: { flag: 'rate-card', env: 'HELIOS_RATE_CARD', default: DEFAULT_RATE_CARD },
+  costTenant: { flag: 'cost-tenant', env: 'HELIOS_COST_TENANT', default: DEFAULT_TENANT_SOURCES.join(',') },
+  costStatementLimit: { flag: 'cost-statement-limit', env: 'HELIOS_COST_STATEMENT_LIMIT' },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -63,6 +68,12 @@ export interface HeliosConfig {
   traceLimit: number;
   /** Slow spans at or above this get the statement's plan; null turns plans off. Defaults to slowQueryMs. */
   planThresholdMs: number | null;
+  /** Preset name or JSON file (src/cost/rate-card.ts). */
+  rateCard: string;
+  /** Where a statement's tenant comes from, first match wins. */
+  costTenant: TenantSource[];
+  /** Dollars above which any statement is refused by its estimate; null = no limit. */
+  costStatementLimitUsd: number | null;
   /** The config file that was read, if any. */
   file?: string;
 }
@@ -189,6 +200,23 @@ export function loadConfig(sources: ConfigSources = {}): HeliosConfig {
   if (traceQueryText.value !== 'normalized' && traceQueryText.value !== 'full') throw invalid(traceQueryText, 'expected normalized or full');
   const slowQueryMs = parseNumber(required('slowQueryMs'), { integer: false, min: 0 });
   const planThreshold = get('planThresholdMs');
+  const rateCard = required('rateCard');
+  // A preset name, or a JSON file: relative to the config file when it names one, else to the working directory.
+  const rateCardSpec = RATE_CARD_PRESETS[rateCard.value] ? rateCard.value : resolve(file && rateCard.source.startsWith(filePath) ? dirname(filePath) : cwd, rateCard.value);
+  try {
+    if (!RATE_CARD_PRESETS[rateCard.value] && !/[./\\]/.test(rateCard.value)) loadRateCard(rateCard.value);
+    loadRateCard(rateCardSpec);
+  } catch (err) {
+    throw invalid(rateCard, (err as Error).message);
+  }
+  const costTenant = required('costTenant');
+  let tenantSources: TenantSource[];
+  try {
+    tenantSources = parseTenantSources(costTenant.value);
+  } catch (err) {
+    throw invalid(costTenant, (err as Error).message);
+  }
+  const statementLimit = get('costStatementLimit');
 
   let pluginSpec: PluginSpec;
   try {
@@ -208,6 +236,9 @@ export function loadConfig(sources: ConfigSources = {}): HeliosConfig {
     traceQueryText: traceQueryText.value,
     traceLimit: parseNumber(required('traceLimit'), { integer: true, min: 1 }),
     planThresholdMs: planThreshold === undefined ? slowQueryMs : planThreshold.value === 'off' ? null : parseNumber(planThreshold, { integer: false, min: 0 }),
+    rateCard: rateCardSpec,
+    costTenant: tenantSources,
+    costStatementLimitUsd: statementLimit === undefined || statementLimit.value === 'off' ? null : parseNumber(statementLimit, { integer: false, min: 0 }),
   };
   if (upstream) config.upstream = parseUpstreamUrl(upstream.value);
   // Below 8 bytes not even a message header fits.
@@ -248,7 +279,7 @@ export function buildProxyOptions(config: HeliosConfig, runtime: ProxyRuntime): 
 export function diffConfig(prev: HeliosConfig, next: HeliosConfig): (keyof HeliosConfig)[] {
   const fields: (keyof HeliosConfig)[] = [
     'upstream', 'listen', 'http', 'plugins', 'data', 'tls', 'drainTimeoutSeconds', 'maxMessageBytes', 'logLevel',
-    'slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs',
+    'slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs', 'rateCard', 'costTenant', 'costStatementLimitUsd',
   ];
   return fields.filter((f) => JSON.stringify(prev[f]) !== JSON.stringify(next[f]));
 }

@@ -20,6 +20,8 @@ const POSTGRES_FLAGS = [
   '-c', 'max_wal_senders=10',
   '-c', 'max_replication_slots=10',
   '-c', `listen_addresses=${HOST}`,
+  // Per-statement buffer counts for the cost engine (src/cost/io-meter.ts).
+  '-c', 'shared_preload_libraries=pg_stat_statements',
 ];
 
 // Local development: the server listens on loopback only, so loopback clients need no password.

@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { ApiError, type ApiRoute } from './api/routes.ts';
+import { ApiError, type ApiMethod, type ApiRoute } from './api/routes.ts';
 import { dashboardAssets, type StaticAsset } from './dashboard/assets.ts';
 import { UserError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -44,6 +44,25 @@ function json(res: ServerResponse, status: number, body: unknown, headers?: Reco
   send(res, status, JSON.stringify(body) + '\n', 'application/json', headers);
 }
 
+const MAX_BODY_BYTES = 64 * 1024;
+
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new ApiError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw new ApiError(400, 'request body must be a JSON object');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ApiError(400, `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   const routes: Record<string, (res: ServerResponse) => Promise<void> | void> = {
     '/healthz': (res) => json(res, 200, { status: 'ok' }),
@@ -77,15 +96,22 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
       return serveAsset(req, res, asset);
     }
-    const apiHandler = apiRoute(path);
-    const route = routes[path] ?? (apiHandler && (async (r: ServerResponse) => {
+    const apiEntry = apiRoute(path);
+    if (!routes[path] && apiEntry) {
+      const handlers = typeof apiEntry === 'function' ? { GET: apiEntry } : apiEntry;
+      const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+      const handler = handlers[method as ApiMethod];
+      if (!handler) return json(res, 405, { error: 'method not allowed' }, { allow: Object.keys(handlers).join(', ') });
       try {
-        json(r, 200, await apiHandler(url));
+        json(res, 200, await handler(url, { method, json: () => readJsonBody(req) }));
       } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        json(r, err.status, { error: err.message });
+        if (err instanceof ApiError) return json(res, err.status, { error: err.message });
+        opts.log?.error('http handler failed', { path, error: err });
+        if (!res.headersSent) json(res, 500, { error: 'internal error' });
       }
-    }));
+      return;
+    }
+    const route = routes[path];
     if (!route) return json(res, 404, { error: 'not found' });
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
     try {

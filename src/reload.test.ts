@@ -23,6 +23,9 @@ const base: HeliosConfig = {
   traceQueryText: 'normalized',
   traceLimit: 1000,
   planThresholdMs: 1000,
+  rateCard: 'aurora-standard',
+  costTenant: ['tag', 'role'],
+  costStatementLimitUsd: null,
   upstream: { target: { host: 'db', port: 5432, sslmode: 'prefer' }, display: 'postgresql://db' },
 };
 

@@ -2,22 +2,8 @@
 // traces, as JSON. Bad query parameters get a 400 naming the parameter.
 import type { Observability } from '../observability/index.ts';
 import { SORT_KEYS, type SortKey } from '../observability/query-stats.ts';
+import { enumParam, intParam } from './params.ts';
 import { ApiError, type ApiRoute } from './routes.ts';
-
-function intParam(url: URL, name: string, def: number, min: number, max: number): number {
-  const raw = url.searchParams.get(name);
-  if (raw === null || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ApiError(400, `query parameter "${name}" must be an integer from ${min} to ${max}`);
-  return n;
-}
-
-function enumParam<T extends string>(url: URL, name: string, allowed: readonly T[], def: T): T {
-  const raw = url.searchParams.get(name);
-  if (raw === null || raw === '') return def;
-  if (!(allowed as readonly string[]).includes(raw)) throw new ApiError(400, `query parameter "${name}" must be one of ${allowed.join(', ')}`);
-  return raw as T;
-}
 
 export function observabilityRoutes(obs: () => Observability | undefined): Record<string, ApiRoute> {
   const hub = (): Observability => {

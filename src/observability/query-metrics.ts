@@ -6,6 +6,7 @@
 // No fingerprint or statement text is ever a label: that is the cardinality trap of
 // postgres_exporter. Per-query figures are in the API instead.
 import type { Registry } from 'prom-client';
+import { registerScrapeMetric, type MetricType, type MetricValue } from './scrape-metric.ts';
 
 /** Upper bounds in seconds: fine steps from 100 µs, where a proxied point lookup lands, to 30 s. */
 export const DURATION_BUCKETS: readonly number[] = [
@@ -24,21 +25,6 @@ export function operationOf(kind: string): Operation {
   if (kind === 'UNKNOWN' || kind === 'EMPTY' || kind === '') return 'OTHER';
   if (DDL_PREFIX.test(kind)) return 'DDL';
   return 'UTILITY';
-}
-
-interface MetricValue {
-  value: number;
-  labels: Record<string, string | number>;
-  metricName?: string;
-}
-
-/** What prom-client's registry reads from a metric at scrape time. */
-interface Collected {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge' | 'histogram';
-  values: MetricValue[];
-  aggregator: 'sum';
 }
 
 class HistogramSlot {
@@ -80,15 +66,7 @@ export class QueryMetrics {
   private slowQueries = 0;
 
   constructor(registry: Registry) {
-    const metric = (name: string, help: string, type: Collected['type'], values: () => MetricValue[]) => {
-      registry.registerMetric({
-        name,
-        help,
-        type,
-        get: (): Collected => ({ name, help, type, values: values(), aggregator: 'sum' }),
-        reset: () => {},
-      } as unknown as Parameters<Registry['registerMetric']>[0]);
-    };
+    const metric = (name: string, help: string, type: MetricType, values: () => MetricValue[]) => registerScrapeMetric(registry, name, help, type, values);
     metric('helios_query_duration_seconds', 'Statement duration from sending it upstream to its completion, by operation and status.', 'histogram', () => this.histogramValues());
     metric('helios_query_errors_total', 'Failed statements by SQLSTATE class (two characters, e.g. 42, 57).', 'counter', () =>
       [...this.errorsByClass.values()].map((s) => ({ value: s.value, labels: s.labels })),

@@ -1,0 +1,125 @@
+// `helios budget ...` and `helios cost ...`: talk to a running sidecar's REST API (--http, the
+// same HOST:PORT the sidecar serves on) and print plain tables.
+import { parseArgs } from 'node:util';
+import { UserError } from './errors.ts';
+
+const USAGE = `Usage:
+  helios budget set TENANT LIMIT_USD [--period day|month] [--action reject|warn]
+                    [--thresholds 50,80,95] [--statement-limit USD]
+  helios budget list
+  helios budget remove TENANT
+  helios cost [tenants|queries|forecast]
+Common options: --http HOST:PORT (default $HELIOS_HTTP or 127.0.0.1:9187)
+`;
+
+function table(columns: string[], rows: unknown[][]): string {
+  const cells = rows.map((r) => r.map((v) => (v === null || v === undefined ? '' : String(v))));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n';
+}
+
+const money = (v: unknown) => (typeof v === 'number' ? v.toFixed(6) : '');
+
+async function call(base: string, method: string, path: string, body?: unknown): Promise<any> {
+  let res: Response;
+  try {
+    res = await fetch(`${base}${path}`, {
+      method,
+      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (err) {
+    throw new UserError(`cannot reach HeliosDB at ${base}: ${(err as Error).message} (is it running? pass --http HOST:PORT)`);
+  }
+  const payload = (await res.json().catch(() => ({}))) as { error?: string };
+  if (!res.ok) throw new UserError(`${method} ${path}: ${payload.error ?? `HTTP ${res.status}`}`);
+  return payload;
+}
+
+function printBudgets(budgets: any[]): string {
+  return table(
+    ['tenant', 'period', 'limit_usd', 'spent_usd', 'percent', 'status', 'action', 'thresholds', 'statement_limit_usd'],
+    budgets.map((t) => [t.tenant, t.budget.period, money(t.budget.limitUsd), money(t.spentUsd), t.percent?.toFixed(2), t.status, t.budget.action, t.budget.thresholds.join(','), money(t.budget.statementLimitUsd)]),
+  );
+}
+
+export async function costCommand(command: 'budget' | 'cost', args: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        http: { type: 'string' },
+        period: { type: 'string' },
+        action: { type: 'string' },
+        thresholds: { type: 'string' },
+        'statement-limit': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UserError(`${(err as Error).message}\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const base = `http://${values.http ?? process.env.HELIOS_HTTP ?? '127.0.0.1:9187'}`;
+  const [sub, ...more] = positionals;
+  const out = (s: string) => process.stdout.write(s);
+  if (command === 'budget') {
+    switch (sub) {
+      case 'set': {
+        const [tenant, limit] = more;
+        const limitUsd = Number(limit);
+        if (!tenant || !(limitUsd > 0)) throw new UserError(`budget set needs a tenant and a positive limit in dollars\n${USAGE}`);
+        const body: Record<string, unknown> = { limitUsd };
+        if (values.period) body.period = values.period;
+        if (values.action) body.action = values.action;
+        if (values.thresholds) body.thresholds = values.thresholds.split(',').map(Number);
+        if (values['statement-limit']) body.statementLimitUsd = values['statement-limit'] === 'off' ? null : Number(values['statement-limit']);
+        const { budget } = await call(base, 'PUT', `/api/v1/cost/budgets/${encodeURIComponent(tenant)}`, body);
+        out(`budget for ${budget.tenant}: $${budget.limitUsd} per ${budget.period}, ${budget.action} when spent; warnings at ${budget.thresholds.join('/')}%\n`);
+        return;
+      }
+      case 'list':
+      case undefined:
+        out(printBudgets((await call(base, 'GET', '/api/v1/cost/budgets')).budgets));
+        return;
+      case 'remove': {
+        if (!more[0]) throw new UserError(`budget remove needs a tenant\n${USAGE}`);
+        await call(base, 'DELETE', `/api/v1/cost/budgets/${encodeURIComponent(more[0])}`);
+        out(`removed the budget of ${more[0]}\n`);
+        return;
+      }
+      default:
+        throw new UserError(`unknown budget command "${sub}"\n${USAGE}`);
+    }
+  }
+  switch (sub) {
+    case 'tenants':
+    case undefined: {
+      const { tenants, rateCard } = await call(base, 'GET', '/api/v1/cost/tenants');
+      out(`rate card: ${rateCard}\n`);
+      out(table(
+        ['tenant', 'statements_today', 'cost_today_usd', 'statements_month', 'cost_month_usd', 'rejected_month', 'budget_usd', 'budget_percent'],
+        tenants.map((t: any) => [t.tenant, t.day.statements, money(t.day.total), t.month.statements, money(t.month.total), t.month.rejected, money(t.budget?.limitUsd), t.percent?.toFixed(2)]),
+      ));
+      return;
+    }
+    case 'queries': {
+      const { queries } = await call(base, 'GET', '/api/v1/cost/queries?limit=20');
+      out(table(
+        ['fingerprint', 'database', 'calls', 'cost_usd', 'mean_usd', 'estimate_error', 'query'],
+        queries.map((q: any) => [q.fingerprint, q.database, q.calls, money(q.actual.total), money(q.meanUsd), q.estimateErrorFactor ? `${q.estimateErrorFactor.toFixed(2)}x` : '', String(q.query).slice(0, 80)]),
+      ));
+      return;
+    }
+    default:
+      throw new UserError(`unknown cost command "${sub}"\n${USAGE}`);
+  }
+}

@@ -1,0 +1,224 @@
+// Prediction intervals for the SUM of the next h hours, calibrated on the history itself.
+//
+// Hourly errors are neither independent nor Gaussian (a level error persists for the whole
+// horizon, spend spikes are skewed), so model-based per-step variances added up would be badly
+// calibrated. Instead the ensemble is replayed at every in-sample origin (rolling origin, states
+// only: parameters as fitted), and for a ladder of horizons h = 1, 2, 3, 5, ... the relative
+// errors of its h-hour sums, u = (actual - forecast) / scale, give empirical quantiles. The
+// quantiles' squares are then fitted, per side, by
+//
+//     q(h)^2 = A / h + C + D * h        (A, C, D >= 0)
+//
+// the shape of a sum's relative error when hourly noise averages out (A/h), the level is off by
+// a fixed fraction (C), and the level wanders like a random walk (D*h). The fit carries the
+// calibration to horizons longer than the history can show (a month-end forecast made with three
+// weeks of history). Histories too short for a ladder use a prior of the same shape.
+import type { Ensemble } from './ensemble.ts';
+import { prefixSums } from './seasonal-naive.ts';
+
+export interface QuantileCurve {
+  A: number;
+  C: number;
+  D: number;
+}
+
+export interface SumErrorModel {
+  /** 'rolling-origin' (fitted on in-sample errors), 'prior' (too little history) or 'none' (all-zero history). */
+  kind: 'rolling-origin' | 'prior' | 'none';
+  /** Relative error below the forecast at the lower quantile, as a curve in h. */
+  lower: QuantileCurve;
+  /** Relative error above the forecast at the upper quantile. */
+  upper: QuantileCurve;
+  /** Ladder horizons the curves were fitted on. */
+  horizons: number[];
+}
+
+export interface CalibrationOptions {
+  /** Central coverage of the interval, e.g. 0.8. */
+  coverage: number;
+  /** At most this many in-sample origins (evenly strided): bounds the cost on long histories. */
+  maxOrigins: number;
+}
+
+const DEFAULTS: CalibrationOptions = { coverage: 0.8, maxOrigins: 720 };
+/** A ladder horizon needs this many origins for its quantiles to mean anything. */
+const MIN_ORIGINS = 24;
+/** Rungs needed to fit the curve; with fewer, the prior. */
+const MIN_RUNGS = 4;
+/** The scale of a sum is the forecast, but at least this fraction of h hours at the recent rate, so hours forecast near 0 do not make relative errors explode. */
+const SCALE_FLOOR = 0.25;
+/** Recent rate: the mean over the last week (or as much as there is). */
+const RECENT_HOURS = 168;
+/**
+ * The prior for short histories, as a relative error at the quantile: a new tenant's level is
+ * uncertain by about this fraction (C), on top of hourly noise averaging out (A from the
+ * history's own coefficient of variation).
+ */
+const PRIOR_LEVEL_ERROR = 0.3;
+
+/** The normal quantile for the coverage's upper tail (1.2816 for 80%), used by the prior only. */
+function normalQuantile(p: number): number {
+  // Acklam's rational approximation: good to 1e-9, plenty for a prior.
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const lo = 0.02425;
+  if (p < lo || p > 1 - lo) {
+    const q = Math.sqrt(-2 * Math.log(p < lo ? p : 1 - p));
+    const x = (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+    return p < lo ? x : -x;
+  }
+  const q = p - 0.5;
+  const r = q * q;
+  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+}
+
+/** Type-7 quantile (linear interpolation) of a sorted array. */
+export function quantileSorted(sorted: ArrayLike<number>, p: number): number {
+  const n = sorted.length;
+  if (n === 0) return NaN;
+  const x = (n - 1) * p;
+  const i = Math.floor(x);
+  const f = x - i;
+  return i + 1 < n ? sorted[i]! * (1 - f) + sorted[i + 1]! * f : sorted[i]!;
+}
+
+/** 1, 2, 3, 5, 8, 12, 18, ... up to max: about 1.5x apart, dense where hourly noise still matters. */
+export function ladder(max: number): number[] {
+  const out: number[] = [];
+  for (let h = 1; h <= max; h = Math.max(h + 1, Math.round(h * 1.5))) out.push(h);
+  return out;
+}
+
+export function evaluateCurve(c: QuantileCurve, h: number): number {
+  return Math.sqrt(Math.max(0, c.A / h + c.C + c.D * h));
+}
+
+/**
+ * Least squares of q^2 on (1/h, 1, h) with non-negative coefficients, relative to each q^2 (so a
+ * 2% error at h = 500 weighs as much as a 50% one at h = 1). Three unknowns: every subset of
+ * them is solved and the best feasible one kept.
+ */
+export function fitCurve(horizons: readonly number[], q: readonly number[]): QuantileCurve {
+  const rows = horizons.map((h, i) => {
+    const target = Math.max(q[i]!, 1e-4) ** 2;
+    const w = 1 / target;
+    return { x: [1 / h, 1, h], y: target, w };
+  });
+  let best: QuantileCurve = { A: 0, C: 0, D: 0 };
+  let bestErr = Infinity;
+  for (let mask = 1; mask < 8; mask++) {
+    const cols = [0, 1, 2].filter((k) => mask & (1 << k));
+    const coef = weightedLeastSquares(rows, cols);
+    if (!coef || coef.some((v) => v < 0)) continue;
+    const full = [0, 0, 0];
+    cols.forEach((k, i) => (full[k] = coef[i]!));
+    let err = 0;
+    for (const r of rows) err += (r.w * (full[0]! * r.x[0]! + full[1]! + full[2]! * r.x[2]! - r.y)) ** 2;
+    if (err < bestErr) {
+      bestErr = err;
+      best = { A: full[0]!, C: full[1]!, D: full[2]! };
+    }
+  }
+  return best;
+}
+
+function weightedLeastSquares(rows: Array<{ x: number[]; y: number; w: number }>, cols: number[]): number[] | null {
+  const k = cols.length;
+  const m = Array.from({ length: k }, () => new Array<number>(k + 1).fill(0));
+  for (const r of rows) {
+    const w2 = r.w * r.w;
+    for (let i = 0; i < k; i++) {
+      for (let j = 0; j < k; j++) m[i]![j]! += w2 * r.x[cols[i]!]! * r.x[cols[j]!]!;
+      m[i]![k]! += w2 * r.x[cols[i]!]! * r.y;
+    }
+  }
+  // Gaussian elimination with partial pivoting on a k x k system (k <= 3).
+  for (let c = 0; c < k; c++) {
+    let p = c;
+    for (let r = c + 1; r < k; r++) if (Math.abs(m[r]![c]!) > Math.abs(m[p]![c]!)) p = r;
+    if (Math.abs(m[p]![c]!) < 1e-300) return null;
+    [m[c], m[p]] = [m[p]!, m[c]!];
+    for (let r = 0; r < k; r++) {
+      if (r === c) continue;
+      const f = m[r]![c]! / m[c]![c]!;
+      for (let j = c; j <= k; j++) m[r]![j]! -= f * m[c]![j]!;
+    }
+  }
+  return m.map((row, i) => row[k]! / row[i]!);
+}
+
+/** Mean of y over the RECENT_HOURS before t. */
+export function recentRate(prefix: Float64Array, t: number): number {
+  const from = Math.max(0, t - RECENT_HOURS);
+  return t > from ? (prefix[t]! - prefix[from]!) / (t - from) : 0;
+}
+
+/** What a sum forecast's error is measured relative to. */
+export function errorScale(forecastSum: number, h: number, rate: number): number {
+  return Math.max(forecastSum, SCALE_FLOOR * h * rate);
+}
+
+/** Calibrates the ensemble's sum errors on y (clean, the history it was fitted on). */
+export function calibrateSumErrors(y: Float64Array, ensemble: Ensemble, options: Partial<CalibrationOptions> = {}): SumErrorModel {
+  const o = { ...DEFAULTS, ...options };
+  const n = y.length;
+  const prefix = prefixSums(y);
+  const pLow = (1 - o.coverage) / 2;
+  const pHigh = 1 - pLow;
+  if (prefix[n]! <= 0) return { kind: 'none', lower: { A: 0, C: 0, D: 0 }, upper: { A: 0, C: 0, D: 0 }, horizons: [] };
+
+  // Origins after a warm-up (the states start from a rough initialisation), leaving room for
+  // MIN_ORIGINS origins at the longest rung.
+  const first = Math.max(24, Math.floor(n / 4));
+  const horizons = ladder(n - first - MIN_ORIGINS);
+  if (horizons.length >= MIN_RUNGS) {
+    const count = n - first;
+    const stride = Math.max(1, Math.ceil(count / o.maxOrigins));
+    const origins: number[] = [];
+    for (let t = first; t < n; t += stride) origins.push(t);
+    const sums = ensemble.backtestSums(origins, horizons);
+    const used: number[] = [];
+    const lo: number[] = [];
+    const hi: number[] = [];
+    horizons.forEach((h, j) => {
+      const u: number[] = [];
+      origins.forEach((t, i) => {
+        if (t + h > n) return;
+        const rate = recentRate(prefix, t);
+        const f = sums[i * horizons.length + j]!;
+        const scale = errorScale(f, h, rate);
+        if (scale > 0) u.push((prefix[t + h]! - prefix[t]! - f) / scale);
+      });
+      if (u.length < MIN_ORIGINS / Math.max(1, stride)) return;
+      u.sort((a, b) => a - b);
+      used.push(h);
+      lo.push(Math.max(0, -quantileSorted(u, pLow)));
+      hi.push(Math.max(0, quantileSorted(u, pHigh)));
+    });
+    if (used.length >= MIN_RUNGS) return { kind: 'rolling-origin', lower: fitCurve(used, lo), upper: fitCurve(used, hi), horizons: used };
+  }
+
+  // The prior: hourly coefficient of variation for the noise, a fixed level uncertainty.
+  const mean = prefix[n]! / n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += (y[i]! - mean) ** 2;
+  const cv = n > 1 ? Math.sqrt(ss / (n - 1)) / mean : 1;
+  const z = normalQuantile(pHigh);
+  const curve = { A: (z * cv) ** 2, C: (z * PRIOR_LEVEL_ERROR) ** 2, D: 0 };
+  return { kind: 'prior', lower: curve, upper: curve, horizons: [] };
+}
+
+/**
+ * The interval for a forecast sum of the next h hours (h may be fractional), given the recent
+ * hourly rate; never below 0.
+ */
+export function sumInterval(model: SumErrorModel, forecastSum: number, h: number, rate: number): { lower: number; upper: number } {
+  if (h <= 0) return { lower: 0, upper: 0 };
+  const scale = errorScale(forecastSum, h, rate);
+  return {
+    lower: Math.max(0, forecastSum - evaluateCurve(model.lower, h) * scale),
+    upper: Math.max(forecastSum, forecastSum + evaluateCurve(model.upper, h) * scale),
+  };
+}

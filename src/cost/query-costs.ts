@@ -1,0 +1,102 @@
+// Cost per statement shape (database and fingerprint; a fingerprint alone ignores schema and
+// database): executions, actual dollars by resource, and how far the pre-execution estimates
+// were from what the executions then cost.
+import { addCost, zeroCost, type Cost } from './usage.ts';
+
+export interface QueryCostEntry {
+  database: string;
+  fingerprint: string;
+  query: string;
+  calls: number;
+  actual: Cost;
+  seconds: number;
+  /** Calls that had an estimate before they ran, and the estimates' and those calls' actual sums. */
+  estimatedCalls: number;
+  estimatedUsd: number;
+  actualOfEstimatedUsd: number;
+  /** Mean of |log(estimate / actual)| over estimated calls: 0 is exact, ln 2 ≈ 0.69 is off by 2×. */
+  meanAbsLogError: number;
+  lastEstimateUsd: number | null;
+  /** Tenants seen running it (at most 20 kept). */
+  tenants: Set<string>;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+export const COST_SORT_KEYS = ['actual', 'calls', 'mean', 'error'] as const;
+export type CostSortKey = (typeof COST_SORT_KEYS)[number];
+
+export class QueryCosts {
+  private readonly entries = new Map<string, QueryCostEntry>();
+
+  constructor(private readonly maxEntries = 5000) {}
+
+  record(database: string, fingerprint: string, query: string, tenant: string, actual: Cost, seconds: number, estimateUsd: number | undefined, at = Date.now()): void {
+    const key = `${database}\0${fingerprint}`;
+    let e = this.entries.get(key);
+    if (!e) {
+      if (this.entries.size >= this.maxEntries) this.evict();
+      e = {
+        database,
+        fingerprint,
+        query,
+        calls: 0,
+        actual: zeroCost(),
+        seconds: 0,
+        estimatedCalls: 0,
+        estimatedUsd: 0,
+        actualOfEstimatedUsd: 0,
+        meanAbsLogError: 0,
+        lastEstimateUsd: null,
+        tenants: new Set(),
+        firstSeen: at,
+        lastSeen: at,
+      };
+      this.entries.set(key, e);
+    }
+    e.calls++;
+    addCost(e.actual, actual);
+    e.seconds += seconds;
+    e.lastSeen = at;
+    if (e.tenants.size < 20) e.tenants.add(tenant);
+    if (estimateUsd !== undefined) {
+      e.estimatedCalls++;
+      e.estimatedUsd += estimateUsd;
+      e.actualOfEstimatedUsd += actual.total;
+      e.lastEstimateUsd = estimateUsd;
+      if (estimateUsd > 0 && actual.total > 0) {
+        const err = Math.abs(Math.log(estimateUsd / actual.total));
+        e.meanAbsLogError += (err - e.meanAbsLogError) / e.estimatedCalls;
+      }
+    }
+  }
+
+  /** Drops the tenth of entries with the least spend, as pg_stat_statements drops its least-used. */
+  private evict(): void {
+    const sorted = [...this.entries.entries()].sort((a, b) => a[1].actual.total - b[1].actual.total);
+    for (const [k] of sorted.slice(0, Math.max(1, Math.floor(sorted.length / 10)))) this.entries.delete(k);
+  }
+
+  get(database: string, fingerprint: string): QueryCostEntry | undefined {
+    return this.entries.get(`${database}\0${fingerprint}`);
+  }
+
+  list(opts: { sort?: CostSortKey; limit?: number; database?: string } = {}): QueryCostEntry[] {
+    const sort = opts.sort ?? 'actual';
+    const by: Record<CostSortKey, (e: QueryCostEntry) => number> = {
+      actual: (e) => e.actual.total,
+      calls: (e) => e.calls,
+      mean: (e) => e.actual.total / e.calls,
+      error: (e) => e.meanAbsLogError,
+    };
+    const f = by[sort];
+    return [...this.entries.values()]
+      .filter((e) => opts.database === undefined || e.database === opts.database)
+      .sort((a, b) => f(b) - f(a))
+      .slice(0, opts.limit ?? 50);
+  }
+
+  get count(): number {
+    return this.entries.size;
+  }
+}
