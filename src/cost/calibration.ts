@@ -8,8 +8,11 @@
 
 /** Prior seconds per planner cost unit before anything is observed: ~10 µs, what a point lookup measures on current hardware. */
 export const PRIOR_SECONDS_PER_COST = 1e-5;
-/** Executions' worth of weight the all-statements factor has in a fingerprint's estimate. */
-const PRIOR_WEIGHT = 3;
+/**
+ * Executions' worth of weight the all-statements factor has in a fingerprint's estimate. One:
+ * shapes differ by decades, so a shape's own executions must dominate after a few.
+ */
+const PRIOR_WEIGHT = 1;
 const RATE = 0.1;
 /** Costs below this (a cached constant, "SELECT 1") carry no signal about the factor. */
 const MIN_COST = 0.01;

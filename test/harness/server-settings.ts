@@ -24,6 +24,8 @@ export function serverSettings(files: ServerFiles): Record<string, string> {
     hba_file: files.hbaFile,
     // The md5 role is deliberate; PostgreSQL 18 would warn about it on every connection.
     md5_password_warnings: 'off',
+    // Buffer counts per statement for the cost engine's I/O figures.
+    shared_preload_libraries: 'pg_stat_statements',
     // A throwaway server: durability only costs time.
     fsync: 'off',
     synchronous_commit: 'off',

@@ -2,6 +2,7 @@
 import type { Plugin } from '../../plugins/contract.ts';
 import { Registry } from 'prom-client';
 import { createPlugins, type PluginSpec } from '../../plugins/index.ts';
+import type { CostEngine } from '../../src/cost/index.ts';
 import { DEFAULT_OBSERVABILITY_OPTIONS, Observability, type ObservabilityOptions } from '../../src/observability/index.ts';
 import type { ProxyHandle, ProxyOptions, UpstreamTarget } from '../../proxy/options.ts';
 import { startProxy } from '../../proxy/server.ts';
@@ -22,10 +23,12 @@ export interface TestProxyOptions extends Partial<Omit<ProxyOptions, 'plugins' |
   extraPlugins?: Plugin[];
   upstream?: Partial<UpstreamTarget>;
   observability?: Partial<ObservabilityOptions>;
+  /** A running cost engine for the cost and budget plugins (left out of 'all' without one). */
+  cost?: CostEngine;
 }
 
 export async function startTestProxy(opts: TestProxyOptions = {}): Promise<TestProxy> {
-  const { plugins = 'all', extraPlugins = [], upstream, observability: obsOptions, ...rest } = opts;
+  const { plugins = 'all', extraPlugins = [], upstream, observability: obsOptions, cost, ...rest } = opts;
   let view: ProxyHandle['view'] | undefined;
   const upstreamAddress = { host: upstream?.host ?? testPg.host, port: upstream?.port ?? testPg.port };
   const observability = new Observability(
@@ -42,7 +45,7 @@ export async function startTestProxy(opts: TestProxyOptions = {}): Promise<TestP
     listenHost: '127.0.0.1',
     listenPort: 0,
     upstream: { host: testPg.host, port: testPg.port, sslmode: 'disable', ...upstream },
-    plugins: [...createPlugins(plugins, { observability }), ...extraPlugins],
+    plugins: [...createPlugins(plugins, { observability, cost }), ...extraPlugins],
     ...rest,
   });
   view = handle.view;
