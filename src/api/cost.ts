@@ -53,7 +53,8 @@ export function costRoutes(cost: () => CostEngine | undefined): Record<string, A
       const limit = intParam(url, 'limit', 50, 1, 1000);
       const database = url.searchParams.get('database') ?? undefined;
       return {
-        queries: engine().queries.list({ sort, limit, database }).map((e) => ({
+        // The sample holds real statement values: it stays inside the sidecar.
+        queries: engine().queries.list({ sort, limit, database }).map(({ sample: _sample, ...e }) => ({
           ...e,
           tenants: [...e.tenants],
           meanUsd: e.actual.total / e.calls,

@@ -418,7 +418,11 @@ export class CostEngine {
     const t = this.tenantTotals(s.tenant);
     addCost(t.cost, cost);
     t.statements++;
-    if (s.fingerprint) this.queries.record(s.database, s.fingerprint, s.query, s.tenant, cost, r.durationSeconds, s.estimateUsd);
+    if (s.fingerprint) {
+      const explain = s.explain;
+      const user = q.session.user;
+      this.queries.record(s.database, s.fingerprint, s.query, s.tenant, cost, r.durationSeconds, s.estimateUsd, explain ? () => ({ ...explain(), user }) : undefined);
+    }
     if (s.estimate && r.sqlstate === undefined) {
       this.calibration.observe(s.key, s.estimate.plannerCost, r.durationSeconds);
       // A plan that no longer matches its executions (a new index, a data change) is made again.

@@ -3,6 +3,16 @@
 // were from what the executions then cost.
 import { addCost, zeroCost, type Cost } from './usage.ts';
 
+/** One real execution of the shape, kept for the advisor (parse tree and Bind values); never exposed by the API. */
+export interface StatementSample {
+  text: string;
+  params?: readonly (Buffer | null)[];
+  paramFormats?: readonly number[];
+  /** For a SQL EXECUTE: the PREPARE that defined it. */
+  prepare?: string;
+  user: string;
+}
+
 export interface QueryCostEntry {
   database: string;
   fingerprint: string;
@@ -21,7 +31,10 @@ export interface QueryCostEntry {
   tenants: Set<string>;
   firstSeen: number;
   lastSeen: number;
+  sample?: StatementSample;
 }
+
+const MAX_SAMPLE_TEXT = 64 * 1024;
 
 export const COST_SORT_KEYS = ['actual', 'calls', 'mean', 'error'] as const;
 export type CostSortKey = (typeof COST_SORT_KEYS)[number];
@@ -31,7 +44,17 @@ export class QueryCosts {
 
   constructor(private readonly maxEntries = 5000) {}
 
-  record(database: string, fingerprint: string, query: string, tenant: string, actual: Cost, seconds: number, estimateUsd: number | undefined, at = Date.now()): void {
+  record(
+    database: string,
+    fingerprint: string,
+    query: string,
+    tenant: string,
+    actual: Cost,
+    seconds: number,
+    estimateUsd: number | undefined,
+    sample?: () => StatementSample | undefined,
+    at = Date.now(),
+  ): void {
     const key = `${database}\0${fingerprint}`;
     let e = this.entries.get(key);
     if (!e) {
@@ -55,6 +78,11 @@ export class QueryCosts {
       this.entries.set(key, e);
     }
     e.calls++;
+    // Refreshed now and then, so the advisor sees current values, at no cost per statement.
+    if (sample && (e.sample === undefined || (e.calls & 1023) === 0)) {
+      const smp = sample();
+      if (smp && smp.text.length <= MAX_SAMPLE_TEXT) e.sample = smp;
+    }
     addCost(e.actual, actual);
     e.seconds += seconds;
     e.lastSeen = at;

@@ -16,6 +16,7 @@
 // Additive, not multiplicative, seasonality: spend has hours of exactly 0, which multiplicative
 // models cannot represent.
 import { nelderMead } from './nelder-mead.ts';
+import { prefixSums } from './seasonal-naive.ts';
 
 export interface EtsSpec {
   /** A damped additive trend; without it the level is flat in the forecast. */
@@ -63,7 +64,7 @@ export interface EtsModel {
  */
 const ALPHA = [0.001, 0.5] as const;
 const BETA_OF_ALPHA = [0, 0.1] as const;
-const PHI = [0.95, 0.9995] as const;
+const PHI = [0.9, 0.9995] as const;
 const GAMMA_OF_REST = [0, 0.5] as const;
 const START = { alpha: 0.05, betaRatio: 0.01, phi: 0.99, gammaRatio: 0.1 };
 /** Cycles of data used to initialise the level and seasonal states. */
@@ -137,10 +138,25 @@ export function initialState(y: ArrayLike<number>, spec: EtsSpec): EtsState {
 }
 
 /**
- * Feeds y[from..to) through the state, updating it in place; returns the sum of squared one-step
- * errors. The hot loop of the fit: two rings at most, unrolled.
+ * Scoring of multi-hour sums during a filter pass: at every `stride`-th hour from `first`, the
+ * state's forecast of the next h hours' sum, for each h in `horizons`, against what followed.
  */
-export function filter(y: ArrayLike<number>, from: number, to: number, state: EtsState, params: EtsParams): number {
+export interface SumScoring {
+  /** prefixSums of the same y the filter reads. */
+  prefix: Float64Array;
+  horizons: readonly number[];
+  first: number;
+  stride: number;
+  /** Per horizon: sum of squared sum errors divided by h, and the count of origins. */
+  sse: Float64Array;
+  count: Float64Array;
+}
+
+/**
+ * Feeds y[from..to) through the state, updating it in place; returns the sum of squared one-step
+ * errors (and fills `scoring` when given). The hot loop of the fit: two rings at most, unrolled.
+ */
+export function filter(y: ArrayLike<number>, from: number, to: number, state: EtsState, params: EtsParams, scoring?: SumScoring): number {
   const { alpha, beta, phi } = params;
   const r1 = state.seasons[0];
   const r2 = state.seasons[1];
@@ -152,7 +168,28 @@ export function filter(y: ArrayLike<number>, from: number, to: number, state: Et
   let b = state.trend;
   let t = state.t;
   let sse = 0;
+  let total1 = 0;
+  let total2 = 0;
+  let trendSums: number[] = [];
+  if (scoring) {
+    for (let k = 0; k < m1; k++) total1 += r1 ? r1[k]! : 0;
+    for (let k = 0; k < m2; k++) total2 += r2 ? r2[k]! : 0;
+    trendSums = scoring.horizons.map((h) => dampedTrendSum(phi, h));
+  }
   for (let i = from; i < to; i++, t++) {
+    if (scoring && i >= scoring.first && (i - scoring.first) % scoring.stride === 0) {
+      const hs = scoring.horizons;
+      for (let j = 0; j < hs.length; j++) {
+        const h = hs[j]!;
+        if (i + h > to) break;
+        let f = h * l + trendSums[j]! * b;
+        if (r1) f += Math.floor(h / m1) * total1 + partialCycle(r1, t, h % m1);
+        if (r2) f += Math.floor(h / m2) * total2 + partialCycle(r2, t, h % m2);
+        const e = scoring.prefix[i + h]! - scoring.prefix[i]! - f;
+        scoring.sse[j]! += (e * e) / h;
+        scoring.count[j]!++;
+      }
+    }
     const k1 = t % m1;
     const k2 = t % m2;
     const s1 = r1 ? r1[k1]! : 0;
@@ -162,13 +199,27 @@ export function filter(y: ArrayLike<number>, from: number, to: number, state: Et
     sse += e * e;
     l = base + alpha * e;
     b = phi * b + beta * e;
-    if (r1) r1[k1] = s1 + g1 * e;
-    if (r2) r2[k2] = s2 + g2 * e;
+    if (r1) {
+      r1[k1] = s1 + g1 * e;
+      total1 += g1 * e;
+    }
+    if (r2) {
+      r2[k2] = s2 + g2 * e;
+      total2 += g2 * e;
+    }
   }
   state.level = l;
   state.trend = b;
   state.t = t;
   return sse;
+}
+
+/** ring[t mod m] + ... + ring[(t + len - 1) mod m]. */
+function partialCycle(ring: Float64Array, t: number, len: number): number {
+  const m = ring.length;
+  let s = 0;
+  for (let k = 0, idx = t % m; k < len; k++, idx = idx + 1 === m ? 0 : idx + 1) s += ring[idx]!;
+  return s;
 }
 
 /** Sum over j = 1..h of (phi + phi^2 + ... + phi^j): how much of the trend h forecast hours add up. */
@@ -228,10 +279,26 @@ export class PathSums {
 export interface EtsFitOptions {
   /** Objective evaluations allowed (each is one pass over the history). */
   maxEvals: number;
+  /** Sums the fit is also scored on, besides one-step errors (hours); [] for one-step only. */
+  sumHorizons: readonly number[];
+  /** Hours between the origins those sums are scored from. */
+  sumStride: number;
 }
 
-/** Fits the smoothing parameters to y (at least one value) by one-step squared error. */
+export const DEFAULT_ETS_FIT: Readonly<EtsFitOptions> = { maxEvals: 200, sumHorizons: [24, 168], sumStride: 6 };
+/** A sum horizon counts only with at least this many origins in the history. */
+const MIN_SUM_ORIGINS = 8;
+
+/**
+ * Fits the smoothing parameters to y (at least one value). The loss is the one-step mean squared
+ * error plus, per sum horizon h, the mean squared error of h-hour sums divided by h (so every
+ * term is in units of one hour's variance). One-step errors alone favour a level that chases the
+ * last few hours, which is right for the next hour and wrong for the rest of the month: a busy
+ * afternoon would be extrapolated over weeks. The sum terms make the fit answer the question the
+ * forecaster is asked.
+ */
 export function fitEts(y: ArrayLike<number>, spec: EtsSpec, options: Partial<EtsFitOptions> = {}): EtsModel {
+  const o = { ...DEFAULT_ETS_FIT, ...options };
   const n = y.length;
   if (n === 0) throw new RangeError('fitEts needs at least one value');
   const initial = initialState(y, spec);
@@ -242,11 +309,23 @@ export function fitEts(y: ArrayLike<number>, spec: EtsSpec, options: Partial<Ets
     work.t = 0;
     for (let i = 0; i < work.seasons.length; i++) work.seasons[i]!.set(initial.seasons[i]!);
   };
+  // Sum errors are scored after the first cycle, where the states have started to learn.
+  const first = spec.periods.at(-1) ?? 24;
+  const horizons = o.sumHorizons.filter((h) => (n - h - first) / o.sumStride >= MIN_SUM_ORIGINS).sort((a, b) => a - b);
+  const scoring: SumScoring | undefined = horizons.length
+    ? { prefix: prefixSums(y), horizons, first, stride: o.sumStride, sse: new Float64Array(horizons.length), count: new Float64Array(horizons.length) }
+    : undefined;
   const objective = (x: readonly number[]) => {
     restore();
-    return filter(y, 0, n, work, toParams(spec, x));
+    if (scoring) {
+      scoring.sse.fill(0);
+      scoring.count.fill(0);
+    }
+    let loss = filter(y, 0, n, work, toParams(spec, x), scoring) / n;
+    if (scoring) for (let j = 0; j < horizons.length; j++) loss += scoring.sse[j]! / Math.max(1, scoring.count[j]!);
+    return loss;
   };
-  const best = nelderMead(objective, startVector(spec), { maxEvals: options.maxEvals ?? 200, step: 1 });
+  const best = nelderMead(objective, startVector(spec), { maxEvals: o.maxEvals, step: 1 });
   const params = toParams(spec, best.x);
   const final = copyState(initial);
   const sse = filter(y, 0, n, final, params);

@@ -43,6 +43,9 @@ export interface CalibrationOptions {
 const DEFAULTS: CalibrationOptions = { coverage: 0.8, maxOrigins: 720 };
 /** A ladder horizon needs this many origins for its quantiles to mean anything. */
 const MIN_ORIGINS = 24;
+/** ...and its origins must span this many of its own lengths (independent windows), or its quantiles are one window's luck. */
+const MIN_WINDOWS = 3;
+const ONE_SIDED_FLOOR = 0.25;
 /** Rungs needed to fit the curve; with fewer, the prior. */
 const MIN_RUNGS = 4;
 /** The scale of a sum is the forecast, but at least this fraction of h hours at the recent rate, so hours forecast near 0 do not make relative errors explode. */
@@ -97,13 +100,14 @@ export function evaluateCurve(c: QuantileCurve, h: number): number {
 
 /**
  * Least squares of q^2 on (1/h, 1, h) with non-negative coefficients, relative to each q^2 (so a
- * 2% error at h = 500 weighs as much as a 50% one at h = 1). Three unknowns: every subset of
- * them is solved and the best feasible one kept.
+ * 2% error at h = 500 weighs as much as a 50% one at h = 1) and weighted by how many independent
+ * windows each rung saw (`samples`; a long rung's overlapping windows are nearly one sample).
+ * Three unknowns: every subset of them is solved and the best feasible one kept.
  */
-export function fitCurve(horizons: readonly number[], q: readonly number[]): QuantileCurve {
+export function fitCurve(horizons: readonly number[], q: readonly number[], samples: readonly number[] = horizons.map(() => 1)): QuantileCurve {
   const rows = horizons.map((h, i) => {
-    const target = Math.max(q[i]!, 1e-4) ** 2;
-    const w = 1 / target;
+    const target = Math.max(q[i]!, 1e-6) ** 2;
+    const w = Math.sqrt(samples[i]!) / target;
     return { x: [1 / h, 1, h], y: target, w };
   });
   let best: QuantileCurve = { A: 0, C: 0, D: 0 };
@@ -169,10 +173,10 @@ export function calibrateSumErrors(y: Float64Array, ensemble: Ensemble, options:
   const pHigh = 1 - pLow;
   if (prefix[n]! <= 0) return { kind: 'none', lower: { A: 0, C: 0, D: 0 }, upper: { A: 0, C: 0, D: 0 }, horizons: [] };
 
-  // Origins after a warm-up (the states start from a rough initialisation), leaving room for
-  // MIN_ORIGINS origins at the longest rung.
-  const first = Math.max(24, Math.floor(n / 4));
-  const horizons = ladder(n - first - MIN_ORIGINS);
+  // Origins after the members' warm-up and the first quarter (states learning from a rough
+  // start would overstate the errors), leaving room for MIN_ORIGINS origins at the longest rung.
+  const first = Math.max(ensemble.warmup, 24, Math.floor(n / 4));
+  const horizons = ladder(Math.min(n - first - MIN_ORIGINS, Math.floor((n - first) / MIN_WINDOWS)));
   if (horizons.length >= MIN_RUNGS) {
     const count = n - first;
     const stride = Math.max(1, Math.ceil(count / o.maxOrigins));
@@ -180,6 +184,7 @@ export function calibrateSumErrors(y: Float64Array, ensemble: Ensemble, options:
     for (let t = first; t < n; t += stride) origins.push(t);
     const sums = ensemble.backtestSums(origins, horizons);
     const used: number[] = [];
+    const windows: number[] = [];
     const lo: number[] = [];
     const hi: number[] = [];
     horizons.forEach((h, j) => {
@@ -194,10 +199,17 @@ export function calibrateSumErrors(y: Float64Array, ensemble: Ensemble, options:
       if (u.length < MIN_ORIGINS / Math.max(1, stride)) return;
       u.sort((a, b) => a - b);
       used.push(h);
-      lo.push(Math.max(0, -quantileSorted(u, pLow)));
-      hi.push(Math.max(0, quantileSorted(u, pHigh)));
+      windows.push(Math.min(u.length, (n - first) / h));
+      // A side whose quantile is past the forecast (every window erred the other way) keeps a
+      // quarter of the other side's width: a few windows all erring one way is weak evidence
+      // that the other way cannot happen.
+      const below = Math.max(0, -quantileSorted(u, pLow));
+      const above = Math.max(0, quantileSorted(u, pHigh));
+      lo.push(Math.max(below, ONE_SIDED_FLOOR * above));
+      hi.push(Math.max(above, ONE_SIDED_FLOOR * below));
     });
-    if (used.length >= MIN_RUNGS) return { kind: 'rolling-origin', lower: fitCurve(used, lo), upper: fitCurve(used, hi), horizons: used };
+    if (process.env.FDEBUG) console.log("ladder", used.map((h, i) => `${h}:${lo[i]!.toFixed(3)}/${hi[i]!.toFixed(3)}`).join(" "));
+    if (used.length >= MIN_RUNGS) return { kind: 'rolling-origin', lower: fitCurve(used, lo, windows), upper: fitCurve(used, hi, windows), horizons: used };
   }
 
   // The prior: hourly coefficient of variation for the noise, a fixed level uncertainty.
