@@ -7,11 +7,15 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { costRoutes } from '../src/api/cost.ts';
 import { observabilityRoutes } from '../src/api/observability.ts';
+import { migrate } from '../src/control-schema.ts';
+import { CostEngine, DEFAULT_COST_OPTIONS } from '../src/cost/index.ts';
 import { DASHBOARD_CSP } from '../src/dashboard/assets.ts';
 import { startHttpServer, type HttpServer } from '../src/http.ts';
 import { useFreshDatabase } from './harness/db.ts';
-import { pgConfig } from './harness/pg.ts';
+import { pgConfig, testPg } from './harness/pg.ts';
 import { startTestProxy, type TestProxy } from './support/proxy.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -21,6 +25,7 @@ const WAIT = { timeout: 45_000 };
 
 const fx = useFreshDatabase('dashboard');
 let proxy: TestProxy;
+let cost: CostEngine;
 let http: HttpServer;
 let client: pg.Client;
 /** For one-off statements while `client` carries the steady traffic. */
@@ -48,13 +53,23 @@ beforeAll(async () => {
   }
   // anomalies: true → the engine closes each second by itself, as in the real helios process.
   // Statements of 100 ms or more go to the slow log and get their plan on their span; no OTLP.
-  proxy = await startTestProxy({ plugins: 'all', observability: { slowQueryMs: 100, planThresholdMs: 100, anomalies: true, env: {} } });
+  await migrate(fx.client);
+  cost = new CostEngine(
+    {
+      registry: new Registry(),
+      control: () => ({ target: { host: testPg.host, port: testPg.port, sslmode: 'disable' }, user: testPg.user, password: testPg.password, database: fx.db.name }),
+      log: () => {},
+    },
+    { ...DEFAULT_COST_OPTIONS, tenantSources: ['application_name'] },
+  );
+  await cost.start();
+  proxy = await startTestProxy({ plugins: 'all', cost, observability: { slowQueryMs: 100, planThresholdMs: 100, anomalies: true, env: {} } });
   http = await startHttpServer({
     host: '127.0.0.1',
     port: 0,
     registry: proxy.observability.sources.registry,
     readiness: async () => ({ ready: true, checks: {} }),
-    api: observabilityRoutes(() => proxy.observability),
+    api: { ...observabilityRoutes(() => proxy.observability), ...costRoutes(() => cost) },
   });
   await fx.client.query('CREATE TABLE items (id int PRIMARY KEY, name text)');
   await fx.client.query("INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g");
@@ -90,6 +105,7 @@ afterAll(async () => {
   await side?.end();
   await http?.close();
   await proxy?.close();
+  await cost?.close();
 });
 
 /** The text of the element with data-value="name" (inside `scope` if given). */
@@ -211,6 +227,14 @@ describe('dashboard in Chromium', () => {
     // By p95 it stays on top however many statements the loaded machine makes slow.
     const slowest = page.locator('[data-panel="slow-queries"] table.slowest tbody tr', { hasText: 'pg_sleep' });
     await slowest.waitFor(WAIT);
+
+    // Cost: the tenant (application_name here) with its statements and dollars, and the costliest shapes.
+    const tenantRow = page.locator('[data-panel="costs"] table.tenants tbody tr[data-tenant="dashboard-test"]');
+    await tenantRow.waitFor(WAIT);
+    expect(parseFloat((await tenantRow.locator('[data-col="statements"]').textContent())!)).toBeGreaterThan(0);
+    expect(await tenantRow.locator('[data-col="month"]').textContent()).toMatch(/^\$[0-9.]+$/);
+    await page.locator('[data-panel="costs"] table.costly tbody tr', { hasText: 'FROM items' }).first().waitFor(WAIT);
+    expect(await valueOf('rate-card')).toContain('aurora-standard');
 
     // Anomalies: the panel loaded (a list, or the all-clear line), with no error.
     const anomalies = page.locator('[data-panel="anomalies"]');

@@ -511,6 +511,57 @@ function showTraceDetail(t, message) {
   );
 }
 
+// ---------------------------------------------------------------- cost
+
+/** Dollars with enough digits that one cheap statement is not shown as $0.00. */
+function fmtUsd(v) {
+  if (v === null || v === undefined) return '—';
+  if (v === 0) return '$0';
+  const a = Math.abs(v);
+  const digits = a >= 100 ? 2 : a >= 1 ? 4 : Math.min(10, 2 - Math.floor(Math.log10(a)) + 2);
+  return `$${v.toFixed(digits)}`;
+}
+
+function renderTenants(body) {
+  const el = panel('costs');
+  setText(el.querySelector('[data-value="rate-card"]'), `per tenant · rate card ${body.rateCard}`);
+  const rows = body.tenants || [];
+  fill(
+    el.querySelector('table.tenants tbody'),
+    rows.map((t) =>
+      h('tr', { dataset: { tenant: t.tenant } },
+        h('td', {}, t.tenant),
+        h('td', { class: 'n', dataset: { col: 'statements' } }, fmtNum(t.month.statements)),
+        h('td', { class: 'n' }, fmtUsd(t.day.total)),
+        h('td', { class: 'n', dataset: { col: 'month' } }, fmtUsd(t.month.total)),
+        h('td', { class: 'n' }, t.budget ? `${fmtUsd(t.budget.limitUsd)}/${t.budget.period}` : '—'),
+        h('td', { class: t.status === 'exhausted' ? 'n bad' : 'n' }, t.percent === null ? '—' : `${t.percent.toFixed(1)}%`),
+        h('td', { class: t.status === 'exhausted' ? 'bad' : '' }, t.status ?? ''),
+      ),
+    ),
+  );
+  setEmpty(el, rows.length === 0, 'no statements priced yet', 'tenants');
+}
+
+function renderCostly(body) {
+  const el = panel('costs');
+  const rows = body.queries || [];
+  fill(
+    el.querySelector('table.costly tbody'),
+    rows.map((q) =>
+      h('tr', {},
+        queryCell(q.query),
+        h('td', { class: 'db' }, q.database),
+        h('td', { class: 'n' }, fmtNum(q.calls)),
+        h('td', { class: 'n' }, fmtUsd(q.actual.total)),
+        h('td', { class: 'n' }, fmtUsd(q.meanUsd)),
+        h('td', { class: 'n' }, q.estimateErrorFactor ? `${q.estimateErrorFactor.toFixed(2)}×` : '—'),
+      ),
+    ),
+  );
+  setEmpty(el, rows.length === 0, 'no statements priced yet', 'costly');
+}
+
 // ---------------------------------------------------------------- refresh loop
 
 const loaders = [
@@ -518,6 +569,7 @@ const loaders = [
   ['top-queries', () => getJson(`${API}/queries?sort=total&limit=15`).then(renderTop)],
   ['slow-queries', () => Promise.all([getJson(`${API}/queries?sort=p95&limit=10`).then(renderSlowest), getJson(`${API}/slow-queries?limit=30`).then(renderSlowLog)])],
   ['anomalies', () => getJson(`${API}/anomalies?state=all&limit=${50 + CLOSED_ANOMALIES_SHOWN}`).then(renderAnomalies)],
+  ['costs', () => Promise.all([getJson('/api/v1/cost/tenants').then(renderTenants), getJson('/api/v1/cost/queries?limit=10').then(renderCostly)])],
 ];
 
 async function refresh() {
