@@ -37,8 +37,9 @@ const GOALS: Goal[] = [
   { what: 'passthrough >= 0.95x pipe in every mode', num: 'passthrough', den: 'pipe', min: 0.95 },
   { what: 'plugins >= 0.85x pipe in every mode', num: 'plugins', den: 'pipe', min: 0.85 },
   { what: 'observability >= 0.9x passthrough in every mode', num: 'observability', den: 'passthrough', min: 0.9 },
+  { what: 'cost (cost,budget) >= 0.9x passthrough in every mode', num: 'cost', den: 'passthrough', min: 0.9 },
 ];
-const RATIOS = [['passthrough', 'pipe'], ['observability', 'passthrough'], ['plugins', 'pipe'], ['pipe', 'pgbouncer'], ['pipe', 'direct']] as const;
+const RATIOS = [['passthrough', 'pipe'], ['observability', 'passthrough'], ['cost', 'passthrough'], ['plugins', 'pipe'], ['pipe', 'pgbouncer'], ['pipe', 'direct']] as const;
 
 async function main(): Promise<void> {
   console.log(requirePgbench());

@@ -10,7 +10,7 @@ import { freePort } from './net.ts';
 import { onExitSync, spawnChild, type Child } from './processes.ts';
 import type { AuthMethod } from './server.ts';
 
-export const TARGETS = ['direct', 'pipe', 'passthrough', 'observability', 'plugins', 'pgbouncer'] as const;
+export const TARGETS = ['direct', 'pipe', 'passthrough', 'observability', 'cost', 'plugins', 'pgbouncer'] as const;
 
 /** Every observability plugin on (metrics, statistics, anomaly detection, tracing), nothing else. */
 export const OBSERVABILITY_PLUGINS = 'metrics,tracing';
@@ -36,6 +36,8 @@ export async function startTarget(name: TargetName, server: ConnInfo, auth: Auth
     case 'pipe': return startPipe(server);
     case 'passthrough': return startProxy(name, server, 'none');
     case 'observability': return startProxy(name, server, OBSERVABILITY_PLUGINS);
+    // Pricing every statement and judging it against budgets (none set: the check still runs).
+    case 'cost': return startProxy(name, server, 'cost,budget');
     case 'plugins': return startProxy(name, server, 'all');
     case 'pgbouncer': return startPgbouncer(server, auth, maxClients);
   }
