@@ -142,6 +142,42 @@ describe('pricing', () => {
   });
 });
 
+describe('forecasts', () => {
+  it('forecast end-of-period spend with an 80% interval, over the API and helios.cost_forecast', async () => {
+    // Three weeks of hourly spend with a daily cycle: $1/h at night, $3/h by day.
+    await fx.client.query(`
+      INSERT INTO helios.cost_spend (tenant, hour, cost_usd, statements)
+      SELECT 'seasonal', h, CASE WHEN extract(hour FROM h AT TIME ZONE 'UTC') BETWEEN 8 AND 19 THEN 3 ELSE 1 END, 100
+        FROM generate_series(date_trunc('hour', now()) - interval '21 days', date_trunc('hour', now()) - interval '1 hour', interval '1 hour') h`);
+    await fx.client.query("SELECT helios.set_budget('seasonal', 100000, 'month')");
+    await engine.reloadBudgets();
+    await engine.syncNow();
+    const res = await fetch(`${http.url}/api/v1/cost/forecast?tenant=seasonal&fresh=1`);
+    expect(res.status).toBe(200);
+    const { forecast } = (await res.json()) as { forecast: any };
+    const spent = engine.spend.spent('seasonal', 'month');
+    const hoursLeft = (Date.parse(forecast.periodEnd) - Date.now()) / 3_600_000;
+    expect(forecast.lower80Usd).toBeGreaterThanOrEqual(spent - 1e-9);
+    expect(forecast.lower80Usd).toBeLessThanOrEqual(forecast.forecastUsd);
+    expect(forecast.upper80Usd).toBeGreaterThanOrEqual(forecast.forecastUsd);
+    // About $2/h on average for the rest of the month.
+    expect(forecast.forecastUsd - spent).toBeGreaterThan(1.5 * hoursLeft - 3);
+    expect(forecast.forecastUsd - spent).toBeLessThan(2.5 * hoursLeft + 3);
+    expect(forecast.overBudget).toBe('unlikely');
+
+    const row = (await fx.client.query("SELECT * FROM helios.cost_forecast('seasonal')")).rows[0];
+    expect(Number(row.forecast_usd)).toBeCloseTo(forecast.forecastUsd, 4);
+    expect(row.period).toBe('month');
+    const status = (await fx.client.query("SELECT forecast_usd FROM helios.budget_status() WHERE tenant = 'seasonal'")).rows[0];
+    expect(Number(status.forecast_usd)).toBeCloseTo(forecast.forecastUsd, 4);
+    await fx.client.query("SELECT helios.remove_budget('seasonal')");
+  });
+
+  it('answers 404 for a tenant with no spend', async () => {
+    expect((await fetch(`${http.url}/api/v1/cost/forecast?tenant=nobody`)).status).toBe(404);
+  });
+});
+
 describe('budgets', () => {
   it('set with the SQL control functions: warns at thresholds through NoticeResponse, then refuses with YB001 naming tenant, budget and estimate', async () => {
     const unit = await scanCost();

@@ -64,6 +64,19 @@ export function costRoutes(cost: () => CostEngine | undefined): Record<string, A
         })),
       };
     },
+    '/api/v1/cost/forecast': async (url) => {
+      const tenant = url.searchParams.get('tenant') ?? undefined;
+      const fresh = url.searchParams.get('fresh') === '1';
+      const c = engine();
+      if (tenant !== undefined && (fresh || !c.forecaster.get(tenant))) {
+        const [f] = await c.forecast(tenant).catch(schemaError);
+        if (!f) throw new ApiError(404, `no spend recorded for tenant "${tenant}"`);
+        return { forecast: f };
+      }
+      if (tenant !== undefined) return { forecast: c.forecaster.get(tenant) };
+      if (fresh || c.forecaster.runs === 0) await c.forecast().catch(schemaError);
+      return { forecasts: c.forecaster.list() };
+    },
     '/api/v1/cost/rate-card': () => ({ rateCard: engine().card, ioSource: engine().ioSource }),
     [BUDGETS]: {
       GET: () => ({ budgets: engine().tenants().filter((t) => t.budget) }),

@@ -17,6 +17,7 @@ import { CostCalibration } from './calibration.ts';
 import type { ExplainRequest } from './explain.ts';
 import { IoMeter, type IoSource } from './io-meter.ts';
 import { DEFAULT_ESTIMATOR_OPTIONS, PlanEstimator, type PlanEstimate } from './estimator.ts';
+import { Forecaster, type TenantForecast } from './forecaster.ts';
 import { QueryCosts } from './query-costs.ts';
 import { loadRateCard, type RateCard } from './rate-card.ts';
 import { SpendBook, periodEnd, periodStart } from './spend-book.ts';
@@ -35,6 +36,7 @@ export interface CostOptions {
   maxTenants: number;
   /** Longest wait for an EXPLAIN when a statement cost limit needs one. */
   limitWaitMs: number;
+  forecastMs: number;
 }
 
 export const DEFAULT_COST_OPTIONS: CostOptions = {
@@ -45,6 +47,7 @@ export const DEFAULT_COST_OPTIONS: CostOptions = {
   budgetReloadMs: 30_000,
   maxTenants: 1000,
   limitWaitMs: 3000,
+  forecastMs: 60_000,
 };
 
 export interface CostSources {
@@ -105,6 +108,7 @@ export class CostEngine {
   readonly calibration = new CostCalibration();
   readonly queries = new QueryCosts();
   readonly estimator: PlanEstimator;
+  readonly forecaster: Forecaster;
   readonly io: IoMeter;
   private readonly pool: ControlPool;
   private readonly tenantOf: TenantOf;
@@ -130,6 +134,7 @@ export class CostEngine {
       sources.log('debug', 'cost: EXPLAIN failed; the statement is priced after it runs', { shape: key.split('\0')[2], error: message }),
     );
     this.io = new IoMeter(this.pool.connect, () => this.controlDatabase());
+    this.forecaster = new Forecaster(this.spend, this.budgets);
     this.registerMetrics(sources.registry);
   }
 
@@ -157,6 +162,19 @@ export class CostEngine {
     };
     every(this.options.flushMs, () => void this.syncNow());
     every(this.options.budgetReloadMs, () => void this.reloadBudgets());
+    every(this.options.forecastMs, () => void this.forecast().catch(() => {}));
+  }
+
+  /** Forecasts end-of-period spend (all due tenants, or one) from the spend in the helios schema. */
+  async forecast(tenant?: string): Promise<TenantForecast[]> {
+    await this.syncNow();
+    const client = await this.controlClient();
+    try {
+      return await this.forecaster.run(client, Date.now(), tenant);
+    } catch (err) {
+      this.sources.log('debug', 'cost: forecast failed', { error: (err as Error).message });
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
