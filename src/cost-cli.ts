@@ -8,7 +8,7 @@ const USAGE = `Usage:
                     [--thresholds 50,80,95] [--statement-limit USD]
   helios budget list
   helios budget remove TENANT
-  helios cost [tenants|queries|forecast]
+  helios cost [tenants|queries|forecast [TENANT]]
 Common options: --http HOST:PORT (default $HELIOS_HTTP or 127.0.0.1:9187)
 `;
 
@@ -116,6 +116,16 @@ export async function costCommand(command: 'budget' | 'cost', args: string[]): P
       out(table(
         ['fingerprint', 'database', 'calls', 'cost_usd', 'mean_usd', 'estimate_error', 'query'],
         queries.map((q: any) => [q.fingerprint, q.database, q.calls, money(q.actual.total), money(q.meanUsd), q.estimateErrorFactor ? `${q.estimateErrorFactor.toFixed(2)}x` : '', String(q.query).slice(0, 80)]),
+      ));
+      return;
+    }
+    case 'forecast': {
+      const tenant = more[0];
+      const body = await call(base, 'GET', `/api/v1/cost/forecast?fresh=1${tenant ? `&tenant=${encodeURIComponent(tenant)}` : ''}`);
+      const list = body.forecasts ?? [body.forecast];
+      out(table(
+        ['tenant', 'period', 'spent_usd', 'forecast_usd', 'lower80_usd', 'upper80_usd', 'limit_usd', 'over_budget', 'method'],
+        list.map((f: any) => [f.tenant, f.period, money(f.spentUsd), money(f.forecastUsd), money(f.lower80Usd), money(f.upper80Usd), money(f.limitUsd), f.overBudget, f.method]),
       ));
       return;
     }

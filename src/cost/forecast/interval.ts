@@ -2,17 +2,20 @@
 //
 // Hourly errors are neither independent nor Gaussian (a level error persists for the whole
 // horizon, spend spikes are skewed), so model-based per-step variances added up would be badly
-// calibrated. Instead the ensemble is replayed at every in-sample origin (rolling origin, states
-// only: parameters as fitted), and for a ladder of horizons h = 1, 2, 3, 5, ... the relative
-// errors of its h-hour sums, u = (actual - forecast) / scale, give empirical quantiles. The
-// quantiles' squares are then fitted, per side, by
+// calibrated. Instead the ensemble is replayed at in-sample origins (rolling origin; parameters
+// as fitted, states rebuilt from the data before each origin), and for a ladder of horizons
+// h = 1, 2, 3, 5, 8, ... the relative errors of its h-hour sums, u = (actual - forecast) / scale,
+// give empirical quantiles per side. A horizon on the ladder's span is read off the ladder
+// (interpolated in log h). Longer horizons, such as a month-end forecast made with three weeks of
+// history, follow the shape of
 //
 //     q(h)^2 = A / h + C + D * h        (A, C, D >= 0)
 //
-// the shape of a sum's relative error when hourly noise averages out (A/h), the level is off by
-// a fixed fraction (C), and the level wanders like a random walk (D*h). The fit carries the
-// calibration to horizons longer than the history can show (a month-end forecast made with three
-// weeks of history). Histories too short for a ladder use a prior of the same shape.
+// fitted to the ladder's day-or-longer rungs: the shape of a sum's relative error when hourly
+// noise averages out (A/h), the level is off by a fixed fraction (C), and the level wanders like
+// a random walk (D*h). Shorter rungs are left out of that fit because within a day the error
+// depends on which hours the sum covers (a nightly job inside or outside it), not on h.
+// Histories too short for a ladder use a prior of the same shape.
 import type { Ensemble } from './ensemble.ts';
 import { prefixSums } from './seasonal-naive.ts';
 
@@ -23,14 +26,15 @@ export interface QuantileCurve {
 }
 
 export interface SumErrorModel {
-  /** 'rolling-origin' (fitted on in-sample errors), 'prior' (too little history) or 'none' (all-zero history). */
+  /** 'rolling-origin' (in-sample errors), 'prior' (too little history) or 'none' (all-zero history: no spread). */
   kind: 'rolling-origin' | 'prior' | 'none';
-  /** Relative error below the forecast at the lower quantile, as a curve in h. */
-  lower: QuantileCurve;
-  /** Relative error above the forecast at the upper quantile. */
-  upper: QuantileCurve;
-  /** Ladder horizons the curves were fitted on. */
+  /** Ladder horizons, ascending, with the relative error at the lower and upper quantile on each. */
   horizons: number[];
+  lower: number[];
+  upper: number[];
+  /** Shape beyond the ladder (and everything, for the prior). */
+  lowerTail: QuantileCurve;
+  upperTail: QuantileCurve;
 }
 
 export interface CalibrationOptions {
@@ -46,8 +50,11 @@ const MIN_ORIGINS = 24;
 /** ...and its origins must span this many of its own lengths (independent windows), or its quantiles are one window's luck. */
 const MIN_WINDOWS = 3;
 const ONE_SIDED_FLOOR = 0.25;
-/** Rungs needed to fit the curve; with fewer, the prior. */
+/** Rungs needed for a ladder; with fewer, the prior. */
 const MIN_RUNGS = 4;
+/** The tail shape is fitted on rungs of at least a day (when there are enough of them). */
+const TAIL_FROM = 24;
+const MIN_TAIL_RUNGS = 3;
 /** The scale of a sum is the forecast, but at least this fraction of h hours at the recent rate, so hours forecast near 0 do not make relative errors explode. */
 const SCALE_FLOOR = 0.25;
 /** Recent rate: the mean over the last week (or as much as there is). */
@@ -75,6 +82,22 @@ function normalQuantile(p: number): number {
   const q = p - 0.5;
   const r = q * q;
   return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+}
+
+/**
+ * How much wider the spread of the next window is than the spread of k windows seen: the ratio
+ * of a prediction interval from k samples (Student t with k - 1 degrees of freedom, times
+ * sqrt(1 + 1/k)) to the normal one. Long rungs see only a few independent windows, and quantiles
+ * of a few windows understate the spread: without this, coverage fell as the horizon grew.
+ */
+export function smallSampleFactor(k: number, p: number): number {
+  const nu = Math.max(1, k - 1);
+  const z = normalQuantile(p);
+  // Cornish-Fisher expansion of the t quantile in 1/nu (Abramowitz & Stegun 26.7.5).
+  const z3 = z ** 3;
+  const z5 = z ** 5;
+  const t = z + (z3 + z) / (4 * nu) + (5 * z5 + 16 * z3 + 3 * z) / (96 * nu * nu) + (3 * z ** 7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * nu ** 3);
+  return (t / z) * Math.sqrt(1 + 1 / Math.max(1, k));
 }
 
 /** Type-7 quantile (linear interpolation) of a sorted array. */
@@ -164,6 +187,8 @@ export function errorScale(forecastSum: number, h: number, rate: number): number
   return Math.max(forecastSum, SCALE_FLOOR * h * rate);
 }
 
+const ZERO_CURVE: QuantileCurve = { A: 0, C: 0, D: 0 };
+
 /** Calibrates the ensemble's sum errors on y (clean, the history it was fitted on). */
 export function calibrateSumErrors(y: Float64Array, ensemble: Ensemble, options: Partial<CalibrationOptions> = {}): SumErrorModel {
   const o = { ...DEFAULTS, ...options };
@@ -171,32 +196,32 @@ export function calibrateSumErrors(y: Float64Array, ensemble: Ensemble, options:
   const prefix = prefixSums(y);
   const pLow = (1 - o.coverage) / 2;
   const pHigh = 1 - pLow;
-  if (prefix[n]! <= 0) return { kind: 'none', lower: { A: 0, C: 0, D: 0 }, upper: { A: 0, C: 0, D: 0 }, horizons: [] };
+  if (prefix[n]! <= 0) return { kind: 'none', horizons: [], lower: [], upper: [], lowerTail: ZERO_CURVE, upperTail: ZERO_CURVE };
 
   // Origins after the members' warm-up and the first quarter (states learning from a rough
-  // start would overstate the errors), leaving room for MIN_ORIGINS origins at the longest rung.
+  // start would overstate the errors). A rung needs MIN_ORIGINS origins spanning MIN_WINDOWS of
+  // its own lengths.
   const first = Math.max(ensemble.warmup, 24, Math.floor(n / 4));
   const horizons = ladder(Math.min(n - first - MIN_ORIGINS, Math.floor((n - first) / MIN_WINDOWS)));
   if (horizons.length >= MIN_RUNGS) {
-    const count = n - first;
-    const stride = Math.max(1, Math.ceil(count / o.maxOrigins));
+    const stride = Math.max(1, Math.ceil((n - first) / o.maxOrigins));
     const origins: number[] = [];
     for (let t = first; t < n; t += stride) origins.push(t);
     const sums = ensemble.backtestSums(origins, horizons);
+    const rates = origins.map((t) => recentRate(prefix, t));
     const used: number[] = [];
     const windows: number[] = [];
-    const lo: number[] = [];
-    const hi: number[] = [];
+    const lower: number[] = [];
+    const upper: number[] = [];
     horizons.forEach((h, j) => {
       const u: number[] = [];
       origins.forEach((t, i) => {
         if (t + h > n) return;
-        const rate = recentRate(prefix, t);
         const f = sums[i * horizons.length + j]!;
-        const scale = errorScale(f, h, rate);
+        const scale = errorScale(f, h, rates[i]!);
         if (scale > 0) u.push((prefix[t + h]! - prefix[t]! - f) / scale);
       });
-      if (u.length < MIN_ORIGINS / Math.max(1, stride)) return;
+      if (u.length < MIN_ORIGINS / stride) return;
       u.sort((a, b) => a - b);
       used.push(h);
       windows.push(Math.min(u.length, (n - first) / h));
@@ -205,11 +230,22 @@ export function calibrateSumErrors(y: Float64Array, ensemble: Ensemble, options:
       // that the other way cannot happen.
       const below = Math.max(0, -quantileSorted(u, pLow));
       const above = Math.max(0, quantileSorted(u, pHigh));
-      lo.push(Math.max(below, ONE_SIDED_FLOOR * above));
-      hi.push(Math.max(above, ONE_SIDED_FLOOR * below));
+      const widen = smallSampleFactor(windows.at(-1)!, pHigh);
+      lower.push(widen * Math.max(below, ONE_SIDED_FLOOR * above));
+      upper.push(widen * Math.max(above, ONE_SIDED_FLOOR * below));
     });
-    if (process.env.FDEBUG) console.log("ladder", used.map((h, i) => `${h}:${lo[i]!.toFixed(3)}/${hi[i]!.toFixed(3)}`).join(" "));
-    if (used.length >= MIN_RUNGS) return { kind: 'rolling-origin', lower: fitCurve(used, lo, windows), upper: fitCurve(used, hi, windows), horizons: used };
+    if (used.length >= MIN_RUNGS) {
+      const tail = used.filter((h) => h >= TAIL_FROM).length >= MIN_TAIL_RUNGS ? (h: number) => h >= TAIL_FROM : () => true;
+      const pick = (xs: number[]) => xs.filter((_, i) => tail(used[i]!));
+      return {
+        kind: 'rolling-origin',
+        horizons: used,
+        lower,
+        upper,
+        lowerTail: fitCurve(pick(used), pick(lower), pick(windows)),
+        upperTail: fitCurve(pick(used), pick(upper), pick(windows)),
+      };
+    }
   }
 
   // The prior: hourly coefficient of variation for the noise, a fixed level uncertainty.
@@ -219,7 +255,25 @@ export function calibrateSumErrors(y: Float64Array, ensemble: Ensemble, options:
   const cv = n > 1 ? Math.sqrt(ss / (n - 1)) / mean : 1;
   const z = normalQuantile(pHigh);
   const curve = { A: (z * cv) ** 2, C: (z * PRIOR_LEVEL_ERROR) ** 2, D: 0 };
-  return { kind: 'prior', lower: curve, upper: curve, horizons: [] };
+  return { kind: 'prior', horizons: [], lower: [], upper: [], lowerTail: curve, upperTail: curve };
+}
+
+/** The relative error at one side's quantile for an h-hour sum: on the ladder, interpolated; past it, along the tail's shape. */
+export function relativeQuantile(model: SumErrorModel, side: 'lower' | 'upper', h: number): number {
+  const hs = model.horizons;
+  const qs = model[side];
+  const tail = side === 'lower' ? model.lowerTail : model.upperTail;
+  if (!hs.length) return evaluateCurve(tail, h);
+  if (h <= hs[0]!) return qs[0]!;
+  const last = hs.length - 1;
+  if (h >= hs[last]!) {
+    const at = evaluateCurve(tail, hs[last]!);
+    return at > 0 ? (qs[last]! * evaluateCurve(tail, h)) / at : qs[last]!;
+  }
+  let i = 1;
+  while (hs[i]! < h) i++;
+  const f = Math.log(h / hs[i - 1]!) / Math.log(hs[i]! / hs[i - 1]!);
+  return qs[i - 1]! * (1 - f) + qs[i]! * f;
 }
 
 /**
@@ -230,7 +284,7 @@ export function sumInterval(model: SumErrorModel, forecastSum: number, h: number
   if (h <= 0) return { lower: 0, upper: 0 };
   const scale = errorScale(forecastSum, h, rate);
   return {
-    lower: Math.max(0, forecastSum - evaluateCurve(model.lower, h) * scale),
-    upper: Math.max(forecastSum, forecastSum + evaluateCurve(model.upper, h) * scale),
+    lower: Math.max(0, forecastSum - relativeQuantile(model, 'lower', h) * scale),
+    upper: Math.max(forecastSum, forecastSum + relativeQuantile(model, 'upper', h) * scale),
   };
 }
