@@ -144,7 +144,7 @@ describe('helios proxy', () => {
 
       const client = new pg.Client({ host: conn.hostname, port: Number(conn.port), user: testPg.user, password: testPg.password, database: db.name });
       await client.connect();
-      expect((await client.query('SELECT helios.version() AS v')).rows[0].v).toBe('heliosdb schema 1');
+      expect((await client.query('SELECT helios.version() AS v')).rows[0].v).toBe('heliosdb schema 2');
       await client.end();
 
       writeFileSync(join(cwd, 'helios.json'), JSON.stringify({ plugins: 'none' }));
@@ -155,6 +155,46 @@ describe('helios proxy', () => {
       h.child.kill('SIGTERM');
       expect(await h.exited).toBe(0);
       expect(h.stderr()).not.toContain(testPg.password);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('sets, lists and removes budgets of a running proxy with helios budget, and shows spend with helios cost', async () => {
+    const db = await freshDatabase('cli_budget');
+    try {
+      const h = helios(['proxy', '--upstream', db.url, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0']);
+      const banner = await h.banner;
+      const conn = new URL(field(banner, 'connect'));
+      const http = new URL(field(banner, 'http')).host;
+      await until('the control schema', async () => ((await readyz(`http://${http}`)).body.checks.controlSchema === 'ok' ? true : undefined));
+
+      const set = await run(['budget', 'set', 'acme', '2.5', '--period', 'day', '--thresholds', '60,90', '--http', http]);
+      expect(set.stderr).toBe('');
+      expect(set.stdout).toMatch(/budget for acme: \$2\.5 per day, reject when spent; warnings at 60\/90%/);
+
+      const client = new pg.Client({ host: conn.hostname, port: Number(conn.port), user: testPg.user, password: testPg.password, database: db.name });
+      await client.connect();
+      await client.query("/* tenant='acme' */ SELECT count(*) FROM pg_class");
+      expect((await client.query("SELECT limit_usd FROM helios.budget_status() WHERE tenant = 'acme'")).rows[0].limit_usd).toBe('2.500000');
+      await client.end();
+
+      const list = await run(['budget', 'list', '--http', http]);
+      expect(list.stdout).toMatch(/^acme\s+day\s+2\.500000\s/m);
+      const cost = await run(['cost', '--http', http]);
+      expect(cost.stdout).toMatch(/rate card: aurora-standard/);
+      expect(cost.stdout).toMatch(/^acme\s+1\s+\d+\.\d{6}/m);
+
+      const bad = await run(['budget', 'set', 'acme', '0', '--http', http]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/positive limit/);
+      expect((await run(['budget', 'remove', 'acme', '--http', http])).stdout).toContain('removed the budget of acme');
+      const again = await run(['budget', 'remove', 'acme', '--http', http]);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toMatch(/no budget for tenant "acme"/);
+
+      h.child.kill('SIGTERM');
+      expect(await h.exited).toBe(0);
     } finally {
       await db.drop();
     }
@@ -190,7 +230,7 @@ describe('helios up', () => {
     const client = new pg.Client({ connectionString: conn });
     await client.connect();
     const { rows } = await client.query("SELECT helios.version() AS v, current_setting('wal_level') AS wal");
-    expect(rows[0]).toEqual({ v: 'heliosdb schema 1', wal: 'logical' });
+    expect(rows[0]).toEqual({ v: 'heliosdb schema 2', wal: 'logical' });
     await client.end();
     expect((await readyz(field(banner, 'http'))).status).toBe(200);
 
