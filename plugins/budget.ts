@@ -13,5 +13,6 @@ export function createBudgetPlugin(engine: CostEngine): Plugin {
       if (q.phase !== 'execute') return;
       return engine.judge(q, engine.begin(q));
     },
+    onDisconnect: (session) => engine.endSession(session),
   };
 }

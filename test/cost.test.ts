@@ -295,6 +295,21 @@ describe('budgets', () => {
     });
   });
 
+  it('releases what a session had reserved when it ends mid-statement', async () => {
+    const admin = await tenantClient('admin5');
+    await admin.query("SELECT helios.set_budget('quitter', 100, 'day')");
+    const c = await tenantClient('quitter');
+    for (let i = 0; i < 3; i++) {
+      await c.query('SELECT pg_sleep(0.01)');
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    const reserved = () => engine.tenants().find((t) => t.tenant === 'quitter')?.reservedUsd ?? 0;
+    void c.query('SELECT pg_sleep(30)').catch(() => {});
+    await expect.poll(reserved, { timeout: 10_000 }).toBeGreaterThan(0);
+    (c as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    await expect.poll(reserved, { timeout: 10_000 }).toBe(0);
+  });
+
   it('is set, read and removed through the REST API, with 4xx JSON errors for bad input', async () => {
     const put = await fetch(`${http.url}/api/v1/cost/budgets/api-co`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ limitUsd: 12.5, period: 'day', thresholds: [90, 10] }) });
     expect(put.status).toBe(200);

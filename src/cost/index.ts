@@ -74,6 +74,7 @@ export interface CostState {
 }
 
 const STATE_KEY = 'cost';
+const RESERVED_KEY = 'cost.reserved';
 const OTHER_TENANT = '(other)';
 const EXPLAINABLE = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'CREATE_TABLE_AS']);
 /**
@@ -374,10 +375,10 @@ export class CostEngine {
         `this statement's estimated cost is ${est === undefined ? 'not known yet' : formatUsd(est)}`;
       const detail = `The ${budget.period} began ${new Date(periodStart(budget.period, Date.now())).toISOString()} and ends ${new Date(periodEnd(budget.period, Date.now())).toISOString()}.`;
       if (budget.action === 'reject') return this.refuse(s, SQLSTATE_BUDGET_EXHAUSTED, message, detail);
-      this.reserve(s, est);
+      this.reserve(q, s, est);
       return Decisions.notice(message);
     }
-    this.reserve(s, est);
+    this.reserve(q, s, est);
     const pct = (100 * after) / budget.limitUsd;
     let level = 0;
     for (const t of budget.thresholds) if (pct >= t) level = t;
@@ -391,10 +392,30 @@ export class CostEngine {
     );
   }
 
-  private reserve(s: CostState, est: number | undefined): void {
+  private reserve(q: QueryInfo, s: CostState, est: number | undefined): void {
     if (!est) return;
     s.reservedUsd = est;
     this.reserved.set(s.tenant, (this.reserved.get(s.tenant) ?? 0) + est);
+    // A session that ends mid-statement gets no result for it: its reservations are released then.
+    let open = q.session.state.get(RESERVED_KEY) as Set<CostState> | undefined;
+    if (!open) q.session.state.set(RESERVED_KEY, (open = new Set()));
+    open.add(s);
+  }
+
+  private release(s: CostState): void {
+    if (!s.reservedUsd) return;
+    const left = (this.reserved.get(s.tenant) ?? 0) - s.reservedUsd;
+    if (left > 1e-12) this.reserved.set(s.tenant, left);
+    else this.reserved.delete(s.tenant);
+    s.reservedUsd = 0;
+  }
+
+  /** Releases what a closing session still had reserved. */
+  endSession(session: SessionInfo): void {
+    const open = session.state.get(RESERVED_KEY) as Set<CostState> | undefined;
+    if (!open) return;
+    for (const s of open) this.release(s);
+    open.clear();
   }
 
   private refuse(s: CostState, sqlstate: string, message: string, detail: string): Decision {
@@ -417,10 +438,8 @@ export class CostEngine {
     const s = q.state.get(STATE_KEY) as CostState | undefined;
     if (!s) return;
     if (s.reservedUsd) {
-      const left = (this.reserved.get(s.tenant) ?? 0) - s.reservedUsd;
-      if (left > 1e-12) this.reserved.set(s.tenant, left);
-      else this.reserved.delete(s.tenant);
-      s.reservedUsd = 0;
+      this.release(s);
+      (q.session.state.get(RESERVED_KEY) as Set<CostState> | undefined)?.delete(s);
     }
     if (r.denied) return;
     if (r.sqlstate === undefined && BUDGET_CHANGE.test(q.normalized) && budgetExempt(q)) {
