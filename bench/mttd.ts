@@ -13,7 +13,7 @@
 // is in (at most 6 s more) and 5 s beyond (so alerts that open a second later are explained
 // under the regression too), revert, then wait until no alert is open plus --settle s.
 //
-// Flags: --trials N (10) | --rate N (200 statements/s) | --warmup S (150) | --quiet-minutes M (10)
+// Flags: --trials N (10; 0 = only the unchanged-load phase) | --rate N (200 statements/s) | --warmup S (150) | --quiet-minutes M (10)
 //        --kinds index,lock,errors | --quick (3 trials, 60 s warm-up, 2 quiet minutes)
 //        --connections N (8) | --rows N (1000000) | --cap S (90) | --settle S (30)
 //        --dump FILE: also write the proxy's per-second series, every alert and every trial as JSON
@@ -51,7 +51,7 @@ const { values: flags } = parseArgs({
     cap: { type: 'string', default: '90' }, settle: { type: 'string', default: '30' }, dump: { type: 'string' },
   },
 });
-const trials = posInt('trials', flags.trials ?? (flags.quick ? '3' : '10'));
+const trials = nonNeg('trials', flags.trials ?? (flags.quick ? '3' : '10'));
 const rate = posNum('rate', flags.rate!);
 const warmupS = nonNeg('warmup', flags.warmup ?? (flags.quick ? '60' : '150'));
 const quietMinutes = nonNeg('quiet-minutes', flags['quiet-minutes'] ?? (flags.quick ? '2' : '10'));
