@@ -123,6 +123,7 @@ export class CostEngine {
   private budgetReload: Promise<void> | null = null;
   /** True once spend and budgets were read from the helios schema. */
   schemaReady = false;
+  private syncFailing = false;
 
   constructor(
     private readonly sources: CostSources,
@@ -209,11 +210,16 @@ export class CostEngine {
         await this.spend.sync(await this.controlClient());
         this.schemaReady = true;
       } catch (err) {
-        if (this.schemaReady || this.spend.lastSyncAt === 0) {
+        // Once per outage, not once a second.
+        if (!this.syncFailing) {
           this.sources.log('warn', 'cost: could not write spend to the helios schema; it is kept in memory and retried', { error: (err as Error).message });
         }
+        this.syncFailing = true;
         this.schemaReady = false;
+        return;
       }
+      if (this.syncFailing) this.sources.log('info', 'cost: spend is written to the helios schema again');
+      this.syncFailing = false;
     })();
     this.syncing = run.finally(() => (this.syncing = null));
     return this.syncing;
