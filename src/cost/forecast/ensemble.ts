@@ -10,12 +10,14 @@
 //   n >= 336        ETS with daily and weekly cycles, and seasonal naive over the last week
 // The weekly cycle waits for two full weeks: one week cannot tell a weekly rhythm from noise.
 //
-// ETS has no trend unless the history earns one: from four weeks on, a damped-trend ETS is fitted
-// too and replaces the flat one only if its rolling-origin errors on day-to-week sums are clearly
-// smaller. A trend fitted to a few noisy weeks mostly extrapolates a busy or a quiet week over the
-// rest of the month; in the backtest an always-on trend cost accuracy and interval coverage.
+// No trend unless the history earns one: from four weeks on, a trended ensemble is fitted too
+// (damped-trend ETS, seasonal naive with drift) and replaces the flat one only if its
+// rolling-origin errors on day-to-week sums are clearly smaller. A trend fitted to a few noisy
+// weeks mostly extrapolates a busy or a quiet week over the rest of the month; in the backtest an
+// always-on trend cost accuracy and interval coverage. Both members of the trended ensemble
+// carry the trend: with seasonal naive left flat, the average would extrapolate half of it.
 import { describeSpec, filter, fitEts, forecastPath, initialState, PathSums, type EtsModel, type EtsSpec } from './ets.ts';
-import { prefixSums, seasonalNaivePath, seasonalNaiveSum } from './seasonal-naive.ts';
+import { driftWeight, prefixSums, seasonalDrift, seasonalNaivePath, seasonalNaiveSum } from './seasonal-naive.ts';
 
 const DAY = 24;
 const WEEK = 168;
@@ -92,17 +94,24 @@ export function etsMember(y: Float64Array, model: EtsModel): Member {
   };
 }
 
-export function seasonalNaiveMember(y: Float64Array, period: number): Member {
+/** Seasonal naive over `period`; with drift, plus the per-hour change seen between the history's first and last cycles. */
+export function seasonalNaiveMember(y: Float64Array, period: number, drift = false): Member {
   const prefix = prefixSums(y);
   return {
-    name: `snaive(${period})`,
-    warmup: period,
-    path: (h) => seasonalNaivePath(y, period, h),
+    name: `snaive(${period})${drift ? '+drift' : ''}`,
+    warmup: (drift ? 2 : 1) * period,
+    path(h) {
+      const p = seasonalNaivePath(y, period, h);
+      const d = drift ? seasonalDrift(prefix, y.length, period) : 0;
+      if (d !== 0) for (let k = 0; k < h; k++) p[k] = Math.max(0, p[k]! + d * period * (Math.floor(k / period) + 1));
+      return p;
+    },
     backtestSums(origins, horizons) {
       const out = new Float64Array(origins.length * horizons.length);
       origins.forEach((t, i) => {
+        const d = drift ? seasonalDrift(prefix, t, period) : 0;
         // Before one full cycle there is nothing to repeat: fall back to the mean so far.
-        horizons.forEach((h, j) => (out[i * horizons.length + j] = t >= period ? seasonalNaiveSum(prefix, t, period, h) : t > 0 ? (prefix[t]! / t) * h : 0));
+        horizons.forEach((h, j) => (out[i * horizons.length + j] = t >= period ? seasonalNaiveSum(prefix, t, period, h) + d * driftWeight(period, h) : t > 0 ? (prefix[t]! / t) * h : 0));
       });
       return out;
     },
@@ -134,29 +143,22 @@ export function fitEnsemble(y: Float64Array, options: Partial<EnsembleOptions> =
   const n = y.length;
   if (n === 0) throw new RangeError('fitEnsemble needs at least one hour of history');
   const fit = options.maxEvals ? { maxEvals: options.maxEvals } : {};
-  const members: Member[] = [];
   const spec = etsSpecFor(n);
-  if (spec) {
-    let ets = etsMember(y, fitEts(y, spec, fit));
-    if (n >= TREND_MIN_HOURS) {
-      const trended = etsMember(y, fitEts(y, { ...spec, trend: true }, fit));
-      const [flatError, trendError] = backtestErrors(y, [ets, trended]);
-      if (trendError! < (1 - TREND_MARGIN) * flatError!) ets = trended;
-    }
-    members.push(ets);
-  }
   const period = seasonalNaivePeriodFor(n);
-  if (period) members.push(seasonalNaiveMember(y, period));
-  if (!spec) members.push(meanMember(y));
-  return combine(members);
+  if (!spec) return combine(period ? [seasonalNaiveMember(y, period), meanMember(y)] : [meanMember(y)]);
+  const flat = combine([etsMember(y, fitEts(y, spec, fit)), seasonalNaiveMember(y, period!)]);
+  if (n < TREND_MIN_HOURS) return flat;
+  const trended = combine([etsMember(y, fitEts(y, { ...spec, trend: true }, fit)), seasonalNaiveMember(y, period!, true)]);
+  const [flatError, trendError] = backtestErrors(y, [flat, trended]);
+  return trendError! < (1 - TREND_MARGIN) * flatError! ? trended : flat;
 }
 
 /**
- * Each member's mean squared relative error of day-to-week sums over the same rolling origins:
- * (actual - forecast) / (h * mean hourly spend of the week before the origin). Infinity for all
- * when the history has no room for such a backtest.
+ * Each candidate's (member's or ensemble's) mean squared relative error of day-to-week sums over
+ * the same rolling origins: (actual - forecast) / (h * mean hourly spend of the week before the
+ * origin). Infinity for all when the history has no room for such a backtest.
  */
-export function backtestErrors(y: Float64Array, members: readonly Member[]): number[] {
+export function backtestErrors(y: Float64Array, members: ReadonlyArray<Pick<Member, 'warmup' | 'backtestSums'>>): number[] {
   const n = y.length;
   const prefix = prefixSums(y);
   const first = Math.max(Math.floor(n / 4), ...members.map((m) => m.warmup));

@@ -12,7 +12,8 @@
 // Seasonal slots are positional (index t mod period, t counted from the first value given), so
 // the history must be contiguous hours; the caller fills gaps. The initial states come from the
 // first few cycles of the data (classical decomposition), the smoothing parameters from
-// minimising the in-sample one-step squared error with Nelder-Mead, as forecast::ets does.
+// Nelder-Mead (as in forecast::ets) on in-sample errors of the next hour and of day and week
+// sums (fitEts).
 // Additive, not multiplicative, seasonality: spend has hours of exactly 0, which multiplicative
 // models cannot represent.
 import { nelderMead } from './nelder-mead.ts';
@@ -60,7 +61,8 @@ export interface EtsModel {
 /**
  * Parameter ranges. alpha is capped well below 1: hourly spend is noisy, and a level that jumps
  * to every hour's value makes a month-long sum hostage to the last hour. phi is a per-hour
- * damping: 0.98 per hour would stop any trend within days, so it stays close to 1.
+ * damping, so its range is narrow and close to 1: from 0.9 (a trend fades within a day) to
+ * 0.9995 (it fades over months).
  */
 const ALPHA = [0.001, 0.5] as const;
 const BETA_OF_ALPHA = [0, 0.1] as const;
@@ -92,7 +94,7 @@ function toParams(spec: EtsSpec, x: readonly number[]): EtsParams {
 function startVector(spec: EtsSpec): number[] {
   const x = [unwithin(ALPHA, START.alpha)];
   if (spec.trend) x.push(unwithin(BETA_OF_ALPHA, START.betaRatio), unwithin(PHI, START.phi));
-  for (const _ of spec.periods) x.push(unwithin(GAMMA_OF_REST, START.gammaRatio));
+  spec.periods.forEach(() => x.push(unwithin(GAMMA_OF_REST, START.gammaRatio)));
   return x;
 }
 
@@ -290,12 +292,13 @@ export const DEFAULT_ETS_FIT: Readonly<EtsFitOptions> = { maxEvals: 200, sumHori
 const MIN_SUM_ORIGINS = 8;
 
 /**
- * Fits the smoothing parameters to y (at least one value). The loss is the one-step mean squared
- * error plus, per sum horizon h, the mean squared error of h-hour sums divided by h (so every
- * term is in units of one hour's variance). One-step errors alone favour a level that chases the
- * last few hours, which is right for the next hour and wrong for the rest of the month: a busy
- * afternoon would be extrapolated over weeks. The sum terms make the fit answer the question the
- * forecaster is asked.
+ * Fits the smoothing parameters to y (at least one value). The loss is the sum of the logs of the
+ * one-step mean squared error and, per sum horizon h, of the mean squared error of h-hour sums:
+ * every horizon counts by its relative improvement. One-step errors alone favour a level that
+ * chases the last few hours, right for the next hour and wrong for the rest of the month (a busy
+ * afternoon extrapolated over weeks); the sum terms make the fit answer the question the
+ * forecaster is asked. Summed raw, the weekly term would dwarf the others and the fit would chase
+ * the handful of weekly windows a few weeks of history hold; in logs, no horizon dominates.
  */
 export function fitEts(y: ArrayLike<number>, spec: EtsSpec, options: Partial<EtsFitOptions> = {}): EtsModel {
   const o = { ...DEFAULT_ETS_FIT, ...options };
@@ -315,14 +318,18 @@ export function fitEts(y: ArrayLike<number>, spec: EtsSpec, options: Partial<Ets
   const scoring: SumScoring | undefined = horizons.length
     ? { prefix: prefixSums(y), horizons, first, stride: o.sumStride, sse: new Float64Array(horizons.length), count: new Float64Array(horizons.length) }
     : undefined;
+  // Keeps log() finite on a series the model fits exactly.
+  let meanSquare = 0;
+  for (let i = 0; i < n; i++) meanSquare += (y[i]! * y[i]!) / n;
+  const tiny = 1e-12 * meanSquare + Number.MIN_VALUE;
   const objective = (x: readonly number[]) => {
     restore();
     if (scoring) {
       scoring.sse.fill(0);
       scoring.count.fill(0);
     }
-    let loss = filter(y, 0, n, work, toParams(spec, x), scoring) / n;
-    if (scoring) for (let j = 0; j < horizons.length; j++) loss += scoring.sse[j]! / Math.max(1, scoring.count[j]!);
+    let loss = Math.log(filter(y, 0, n, work, toParams(spec, x), scoring) / n + tiny);
+    if (scoring) for (let j = 0; j < horizons.length; j++) loss += Math.log(scoring.sse[j]! / Math.max(1, scoring.count[j]!) + tiny);
     return loss;
   };
   const best = nelderMead(objective, startVector(spec), { maxEvals: o.maxEvals, step: 1 });

@@ -5,8 +5,10 @@
 // calibrated. Instead the ensemble is replayed at in-sample origins (rolling origin; parameters
 // as fitted, states rebuilt from the data before each origin), and for a ladder of horizons
 // h = 1, 2, 3, 5, 8, ... the relative errors of its h-hour sums, u = (actual - forecast) / scale,
-// give empirical quantiles per side. A horizon on the ladder's span is read off the ladder
-// (interpolated in log h). Longer horizons, such as a month-end forecast made with three weeks of
+// give empirical quantiles per side. A long rung's windows overlap, so it has seen only a few
+// independent ones; its quantiles are widened as a prediction interval from that many samples
+// would be (Student t). A horizon on the ladder's span is read off the ladder (interpolated in
+// log h). Longer horizons, such as a month-end forecast made with three weeks of
 // history, follow the shape of
 //
 //     q(h)^2 = A / h + C + D * h        (A, C, D >= 0)
@@ -49,6 +51,7 @@ const DEFAULTS: CalibrationOptions = { coverage: 0.8, maxOrigins: 720 };
 const MIN_ORIGINS = 24;
 /** ...and its origins must span this many of its own lengths (independent windows), or its quantiles are one window's luck. */
 const MIN_WINDOWS = 3;
+/** A side whose quantile lies past the forecast keeps this fraction of the other side's width. */
 const ONE_SIDED_FLOOR = 0.25;
 /** Rungs needed for a ladder; with fewer, the prior. */
 const MIN_RUNGS = 4;
@@ -66,9 +69,9 @@ const RECENT_HOURS = 168;
  */
 const PRIOR_LEVEL_ERROR = 0.3;
 
-/** The normal quantile for the coverage's upper tail (1.2816 for 80%), used by the prior only. */
-function normalQuantile(p: number): number {
-  // Acklam's rational approximation: good to 1e-9, plenty for a prior.
+/** The standard normal quantile (1.2816 at 0.9). */
+export function normalQuantile(p: number): number {
+  // Acklam's rational approximation, relative error below 1.2e-9.
   const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
   const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
   const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];

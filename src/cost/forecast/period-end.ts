@@ -17,7 +17,7 @@ export interface PeriodEndInput {
   spentSoFar: number;
   /** Hours from now to the end of the period; fractional when now is inside an hour (see hoursUntilPeriodEnd). */
   hoursRemaining: number;
-  /** Central coverage of the interval; default 0.8. */
+  /** Central coverage of the interval reported as lower80/upper80; default 0.8. */
   coverage?: number;
   /** Only the most recent hours are used; default 8 weeks. */
   maxHistoryHours?: number;

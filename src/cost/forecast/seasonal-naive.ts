@@ -27,6 +27,22 @@ export function seasonalNaiveSum(prefix: Float64Array, t: number, period: number
 }
 
 /**
+ * Drift per hour for seasonal naive with drift at origin t: the change between the first and the
+ * last cycle of y[0..t), over the hours between them; 0 before two cycles. Repeating the last
+ * cycle then adds drift * (hours between the repeated hour and the forecast hour).
+ */
+export function seasonalDrift(prefix: Float64Array, t: number, period: number): number {
+  if (t < 2 * period) return 0;
+  return (prefix[t]! - prefix[t - period]! - prefix[period]!) / period / (t - period);
+}
+
+/** Sum over k = 0..h-1 of period * (floor(k / period) + 1): what the drift is multiplied by in an h-hour sum. */
+export function driftWeight(period: number, h: number): number {
+  const cycles = Math.floor(h / period);
+  return period * ((period * cycles * (cycles + 1)) / 2 + (h % period) * (cycles + 1));
+}
+
+/**
  * Mean absolute one-step seasonal-naive error in sample: (1 / (n - m)) * sum |y[t] - y[t - m]|,
  * the denominator of MASE (M4's definition). NaN when the history is shorter than m + 1.
  */
