@@ -6,6 +6,7 @@
 //     total is genuinely uncertain (with i.i.d. noise alone month totals would be too easy);
 //   - the hourly noise is log-normal with mean 1.
 // Times are UTC; a business's local day is modelled as an offset from UTC.
+import { mulberry32 } from '../../src/seeded-random.ts';
 
 export interface SpendSeries {
   family: 'synthetic' | 'nab';
@@ -18,15 +19,6 @@ export interface SpendSeries {
   values: Float64Array;
 }
 
-export function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function gaussian(uniform: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());

@@ -1,14 +1,5 @@
 // Seeded hourly series for the forecast tests (not shipped code: only *.test.ts import it).
-
-export function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../seeded-random.ts';
 
 export function gaussian(seed: number): () => number {
   const u = mulberry32(seed);
