@@ -5,8 +5,9 @@ import type { CostEngine } from '../src/cost/index.ts';
 import type { Observability } from '../src/observability/index.ts';
 import type { InterceptResult, Plugin, PluginContext, ProxyView, QueryInfo } from './contract.ts';
 import { Decisions } from './contract.ts';
+import { ADVICE_COLUMNS, adviceRows } from '../src/cost/advisor/report.ts';
 
-type Show = (proxy: ProxyView, obs: Observability, cost: CostEngine | undefined) => InterceptResult;
+type Show = (proxy: ProxyView, obs: Observability, cost: CostEngine | undefined) => InterceptResult | Promise<InterceptResult>;
 
 /** Dollars as exact decimal text (psql shows them as they are; rounding is the reader's choice). */
 const usd = (v: number): string => v.toFixed(6);
@@ -62,6 +63,8 @@ const SHOWS: Record<string, Show> = {
       e.estimatedCalls, e.lastEstimateUsd === null ? null : usd(e.lastEstimateUsd), e.estimatedCalls ? Math.exp(e.meanAbsLogError).toFixed(2) : null, [...e.tenants].join(','), e.query,
     ]),
   }),
+  // Runs the advisor (or joins the run under way): the client waits for it.
+  advice: (_p, _o, c) => needCost(c).advisor.run().then((a) => ({ columns: [...ADVICE_COLUMNS], rows: adviceRows(a) })),
   anomalies: (_p, obs) => ({
     columns: ['id', 'incident', 'state', 'severity', 'metric', 'expected', 'actual', 'peak', 'unit', 'score', 'cause', 'evidence', 'fingerprint', 'database', 'opened_at', 'closed_at'],
     rows: obs.anomalies.list({ limit: 100 }).map((a) => [
@@ -91,7 +94,9 @@ export function createAdminConsole(deps: { observability: Observability; cost?: 
         return Decisions.deny('42704', `unrecognized HeliosDB command "helios.${m[1]}"`, `available: ${Object.keys(SHOWS).map((n) => `helios.${n}`).join(', ')}`);
       }
       try {
-        return Decisions.intercept(show(proxy, obs, deps.cost));
+        const result = show(proxy, obs, deps.cost);
+        if (result instanceof Promise) return result.then(Decisions.intercept, (err: Error) => Decisions.deny('XX000', `helios.${m[1]}: ${err.message}`));
+        return Decisions.intercept(result);
       } catch (err) {
         if (err instanceof CostEngineMissing) return Decisions.deny('55000', err.message);
         throw err;

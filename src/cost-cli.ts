@@ -8,7 +8,7 @@ const USAGE = `Usage:
                     [--thresholds 50,80,95] [--statement-limit USD]
   helios budget list
   helios budget remove TENANT
-  helios cost [tenants|queries|forecast [TENANT]]
+  helios cost [tenants|queries|forecast [TENANT]|advice]
 Common options: --http HOST:PORT (default $HELIOS_HTTP or 127.0.0.1:9187)
 `;
 
@@ -21,14 +21,14 @@ function table(columns: string[], rows: unknown[][]): string {
 
 const money = (v: unknown) => (typeof v === 'number' ? v.toFixed(6) : '');
 
-async function call(base: string, method: string, path: string, body?: unknown): Promise<any> {
+async function call(base: string, method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<any> {
   let res: Response;
   try {
     res = await fetch(`${base}${path}`, {
       method,
       headers: body === undefined ? undefined : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
     throw new UserError(`cannot reach HeliosDB at ${base}: ${(err as Error).message} (is it running? pass --http HOST:PORT)`);
@@ -127,6 +127,23 @@ export async function costCommand(command: 'budget' | 'cost', args: string[]): P
         ['tenant', 'period', 'spent_usd', 'forecast_usd', 'lower80_usd', 'upper80_usd', 'limit_usd', 'over_budget', 'method'],
         list.map((f: any) => [f.tenant, f.period, money(f.spentUsd), money(f.forecastUsd), money(f.lower80Usd), money(f.upper80Usd), money(f.limitUsd), f.overBudget, f.method]),
       ));
+      return;
+    }
+    case 'advice': {
+      // The advisor validates candidates one by one: show where it is while the answer is awaited.
+      let shown = '';
+      const timer = setInterval(() => {
+        void call(base, 'GET', '/api/v1/cost/advice/progress').then(({ progress: p }) => {
+          const line = p?.running ? `advisor: ${p.phase}${p.database ? ` (${p.database})` : ''} ${p.done}/${p.total}` : '';
+          if (line && line !== shown) process.stderr.write(`${(shown = line)}\n`);
+        }, () => {});
+      }, 1000);
+      try {
+        const { formatAdvice } = await import('./cost/advisor/report.ts');
+        out(formatAdvice(await call(base, 'GET', '/api/v1/cost/advice', undefined, 600_000)));
+      } finally {
+        clearInterval(timer);
+      }
       return;
     }
     default:

@@ -78,6 +78,21 @@ export function costRoutes(cost: () => CostEngine | undefined): Record<string, A
       return { forecasts: c.forecaster.list() };
     },
     '/api/v1/cost/rate-card': () => ({ rateCard: engine().card, ioSource: engine().ioSource }),
+    // Runs the advisor (or joins the run under way) and answers when it is done; maxAgeSeconds
+    // reuses a recent answer. Its progress is at /advice/progress meanwhile.
+    '/api/v1/cost/advice': async (url) => {
+      const maxAge = intParam(url, 'maxAgeSeconds', 0, 0, 86_400);
+      const advisor = engine().advisor;
+      const last = advisor.last;
+      if (last && maxAge > 0 && Date.now() - Date.parse(last.generatedAt) <= maxAge * 1000) return last;
+      return advisor.run().catch((err: Error) => {
+        throw new ApiError(503, `the advisor failed: ${err.message}`);
+      });
+    },
+    '/api/v1/cost/advice/progress': () => {
+      const advisor = engine().advisor;
+      return { progress: advisor.progress, lastGeneratedAt: advisor.last?.generatedAt ?? null };
+    },
     [BUDGETS]: {
       GET: () => ({ budgets: engine().tenants().filter((t) => t.budget) }),
       POST: async (_url, req: ApiRequest) => {

@@ -19,7 +19,7 @@ export interface ExplainRequest {
   prepare?: string;
 }
 
-function textParams(r: ExplainRequest): (string | null)[] | null {
+export function textParams(r: ExplainRequest): (string | null)[] | null {
   const params = r.params ?? [];
   const formats = r.paramFormats ?? [];
   const out: (string | null)[] = [];

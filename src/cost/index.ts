@@ -24,6 +24,7 @@ import { SpendBook, periodEnd, periodStart } from './spend-book.ts';
 import { DEFAULT_TENANT_SOURCES, tenantAttribution, type TenantOf, type TenantSource } from './tenant.ts';
 import { PAGE_BYTES, RESOURCES, addCost, formatUsd, priceUsage, zeroCost, type Cost } from './usage.ts';
 import { parsePrepare, preparedName, sessionPrepared, stripLeadingComments, type PreparedStatement } from './prepared.ts';
+import { CostAdvisor } from './advisor/index.ts';
 
 export interface CostOptions {
   rateCard: string;
@@ -123,6 +124,7 @@ export class CostEngine {
   private budgetReload: Promise<void> | null = null;
   /** True once spend and budgets were read from the helios schema. */
   schemaReady = false;
+  private advisorInstance: CostAdvisor | undefined;
   private syncFailing = false;
 
   constructor(
@@ -194,6 +196,12 @@ export class CostEngine {
 
   get ioSource(): IoSource {
     return this.io.source;
+  }
+
+  /** The optimization advisor over this engine's figures, made on first use. */
+  get advisor(): CostAdvisor {
+    this.advisorInstance ??= new CostAdvisor({ queries: this.queries, card: this.card, control: this.sources.control, log: this.sources.log });
+    return this.advisorInstance;
   }
 
   private async controlClient(): Promise<pg.Client> {
@@ -464,7 +472,7 @@ export class CostEngine {
     if (s.fingerprint) {
       const explain = s.explain;
       const user = q.session.user;
-      this.queries.record(s.database, s.fingerprint, s.query, s.tenant, cost, r.durationSeconds, s.estimateUsd, explain ? () => ({ ...explain(), user }) : undefined);
+      this.queries.record(s.database, s.fingerprint, s.query, s.tenant, cost, r.durationSeconds, s.estimateUsd, r, explain ? () => ({ ...explain(), user }) : undefined);
     }
     if (s.estimate && r.sqlstate === undefined) {
       this.calibration.observe(s.key, s.estimate.plannerCost, r.durationSeconds);
@@ -473,7 +481,7 @@ export class CostEngine {
         this.estimator.invalidate(s.key);
       }
     }
-    if (s.explain && r.sqlstate === undefined) this.io.maybeSample(s.database, s.fingerprint, s.readOnly, s.explain);
+    if (s.explain && r.sqlstate === undefined) this.io.maybeSample(s.database, s.fingerprint, s.readOnly, s.explain, s.estimate?.shape);
     if (r.sqlstate === undefined && !s.explain && q.writes.length && q.kind !== 'INSERT' && q.kind !== 'UPDATE' && q.kind !== 'DELETE' && q.kind !== 'MERGE') {
       // DDL changed a table: plans over it may change.
       this.estimator.invalidateTables(s.database, q.writes);

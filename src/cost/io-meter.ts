@@ -26,6 +26,8 @@ interface Measure {
   samples: number;
   sampledAt: number;
   sampling?: boolean;
+  /** The plan shape (node types) the last sample was taken under. */
+  planShape?: string;
 }
 
 interface PgssRow {
@@ -88,13 +90,20 @@ export class IoMeter {
     return m && m.samples > 0 ? m.pagesPerCall : undefined;
   }
 
-  /** With sampling as the source: measures this read-only execution's pages now and then. */
-  maybeSample(database: string, fingerprint: string, readOnly: boolean, request: () => ExplainRequest): void {
+  /**
+   * With sampling as the source: measures this read-only execution's pages now and then, and at
+   * once when the shape's plan changed (`planShape`, e.g. a new index turned a sequential scan
+   * into an index scan): what the old plan read says nothing about the new one.
+   */
+  maybeSample(database: string, fingerprint: string, readOnly: boolean, request: () => ExplainRequest, planShape?: string): void {
     if (this.source !== 'explain_analyze' || !readOnly) return;
     const key = IoMeter.key(database, fingerprint);
     let m = this.measures.get(key);
     const now = Date.now();
-    if (m && (m.sampling || now - m.sampledAt < this.options.sampleEveryMs)) return;
+    const replanned = m !== undefined && planShape !== undefined && m.planShape !== undefined && planShape !== m.planShape;
+    // The first sample may run before the shape's first EXPLAIN: it was taken under this plan.
+    if (m && m.planShape === undefined) m.planShape = planShape;
+    if (m && (m.sampling || (!replanned && now - m.sampledAt < this.options.sampleEveryMs))) return;
     if (!m) {
       m = { pagesPerCall: 0, samples: 0, sampledAt: now };
       this.measures.set(key, m);
@@ -102,11 +111,15 @@ export class IoMeter {
     const measure = m;
     measure.sampling = true;
     measure.sampledAt = now;
+    measure.planShape = planShape ?? measure.planShape;
     const r = request();
     this.connect(database)
       .then((c) => measuredPages(c, r))
       .then(
-        (pages) => this.learn(measure, pages),
+        (pages) => {
+          if (replanned) measure.samples = 0;
+          this.learn(measure, pages);
+        },
         () => {},
       )
       .finally(() => (measure.sampling = false));

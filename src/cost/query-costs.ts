@@ -27,6 +27,9 @@ export interface QueryCostEntry {
   /** Mean of |log(estimate / actual)| over estimated calls: 0 is exact, ln 2 ≈ 0.69 is off by 2×. */
   meanAbsLogError: number;
   lastEstimateUsd: number | null;
+  /** Result rows and bytes of the executions (the advisor's evidence for unbounded scans). */
+  rows: number;
+  bytes: number;
   /** Tenants seen running it (at most 20 kept). */
   tenants: Set<string>;
   firstSeen: number;
@@ -52,6 +55,7 @@ export class QueryCosts {
     actual: Cost,
     seconds: number,
     estimateUsd: number | undefined,
+    result: { rows: number; bytes: number },
     sample?: () => StatementSample | undefined,
     at = Date.now(),
   ): void {
@@ -71,6 +75,8 @@ export class QueryCosts {
         actualOfEstimatedUsd: 0,
         meanAbsLogError: 0,
         lastEstimateUsd: null,
+        rows: 0,
+        bytes: 0,
         tenants: new Set(),
         firstSeen: at,
         lastSeen: at,
@@ -78,6 +84,8 @@ export class QueryCosts {
       this.entries.set(key, e);
     }
     e.calls++;
+    e.rows += result.rows;
+    e.bytes += result.bytes;
     // Refreshed now and then, so the advisor sees current values, at no cost per statement.
     if (sample && (e.sample === undefined || (e.calls & 1023) === 0)) {
       const smp = sample();

@@ -2,7 +2,7 @@
 import type { RateCard } from './rate-card.ts';
 
 export const PAGE_BYTES = 8192;
-const GIB = 1024 ** 3;
+export const GIB = 1024 ** 3;
 
 export interface Usage {
   /** Seconds of backend time. */
