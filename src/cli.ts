@@ -69,7 +69,7 @@ Usage:
   helios up    [options]                 ${SUMMARY.up}
   helios proxy --upstream URL [options]  ${SUMMARY.proxy}
   helios budget set|list|remove ...        per-tenant budgets on a running HeliosDB (helios budget --help)
-  helios cost [tenants|queries]          spend per tenant and per statement shape
+  helios cost [tenants|queries|forecast|advice]  spend, forecasts and optimization advice
   helios --version
   helios COMMAND --help                  options of a command
 `;
