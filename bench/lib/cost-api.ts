@@ -18,6 +18,8 @@ export interface ApiShape {
   estimatedCalls: number;
   estimatedUsd: number;
   actualOfEstimatedUsd: number;
+  /** The last plan's price with nothing learned (prior seconds per cost unit, the plan's own pages). */
+  planOnlyEstimateUsd: number | null;
 }
 
 async function getJson<T>(url: string, timeoutMs: number): Promise<T> {

@@ -54,8 +54,9 @@ export function costRoutes(cost: () => CostEngine | undefined): Record<string, A
       const database = url.searchParams.get('database') ?? undefined;
       return {
         // The sample holds real statement values: it stays inside the sidecar.
-        queries: engine().queries.list({ sort, limit, database }).map(({ sample: _sample, ...e }) => ({
+        queries: engine().queries.list({ sort, limit, database }).map(({ sample: _sample, lastPlan, ...e }) => ({
           ...e,
+          planOnlyEstimateUsd: lastPlan ? engine().planOnlyCost(lastPlan).total : null,
           tenants: [...e.tenants],
           meanUsd: e.actual.total / e.calls,
           estimateErrorFactor: e.estimatedCalls ? Math.exp(e.meanAbsLogError) : null,

@@ -13,7 +13,8 @@ import { connectControl, type ControlTarget } from '../control-client.ts';
 import { createControlPool, type ControlPool } from '../observability/control-pool.ts';
 import { registerScrapeMetric } from '../observability/scrape-metric.ts';
 import { BUDGET_CHANNEL, BudgetStore, SQLSTATE_BUDGET_EXHAUSTED, SQLSTATE_STATEMENT_COST_LIMIT, removeBudget, setBudget, type Budget, type BudgetInput } from './budgets.ts';
-import { CostCalibration } from './calibration.ts';
+import { CostCalibration, PRIOR_SECONDS_PER_COST } from './calibration.ts';
+import type { PlanUsage } from './plan-usage.ts';
 import type { ExplainRequest } from './explain.ts';
 import { IoMeter, type IoSource } from './io-meter.ts';
 import { DEFAULT_ESTIMATOR_OPTIONS, PlanEstimator, type PlanEstimate } from './estimator.ts';
@@ -342,6 +343,17 @@ export class CostEngine {
     );
   }
 
+  /**
+   * What the plan alone predicts, with nothing learned: planner cost at the prior seconds per
+   * unit and the plan's own pages. The baseline the fitted estimate is judged against.
+   */
+  planOnlyCost(plan: PlanUsage): Cost {
+    return priceUsage(
+      { cpuSeconds: plan.plannerCost * PRIOR_SECONDS_PER_COST, pages: plan.pages, scannedBytes: plan.scannedBytes, egressBytes: plan.egressBytes },
+      this.card,
+    );
+  }
+
   /** Budget and statement-limit verdict for one execution. */
   judge(q: QueryInfo, s: CostState): Decision | Promise<Decision> {
     if (this.budgetReload) return this.budgetReload.then(() => this.judgeNow(q, s));
@@ -472,7 +484,7 @@ export class CostEngine {
     if (s.fingerprint) {
       const explain = s.explain;
       const user = q.session.user;
-      this.queries.record(s.database, s.fingerprint, s.query, s.tenant, cost, r.durationSeconds, s.estimateUsd, r, explain ? () => ({ ...explain(), user }) : undefined);
+      this.queries.record(s.database, s.fingerprint, s.query, s.tenant, cost, r.durationSeconds, s.estimateUsd, s.estimate, r, explain ? () => ({ ...explain(), user }) : undefined);
     }
     if (s.estimate && r.sqlstate === undefined) {
       this.calibration.observe(s.key, s.estimate.plannerCost, r.durationSeconds);

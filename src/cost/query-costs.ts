@@ -1,6 +1,7 @@
 // Cost per statement shape (database and fingerprint; a fingerprint alone ignores schema and
 // database): executions, actual dollars by resource, and how far the pre-execution estimates
 // were from what the executions then cost.
+import type { PlanUsage } from './plan-usage.ts';
 import { addCost, zeroCost, type Cost } from './usage.ts';
 
 /** One real execution of the shape, kept for the advisor (parse tree and Bind values); never exposed by the API. */
@@ -27,6 +28,8 @@ export interface QueryCostEntry {
   /** Mean of |log(estimate / actual)| over estimated calls: 0 is exact, ln 2 ≈ 0.69 is off by 2×. */
   meanAbsLogError: number;
   lastEstimateUsd: number | null;
+  /** The plan behind the last estimate (for the plan-only estimate: no calibration, no measured pages). */
+  lastPlan?: PlanUsage;
   /** Result rows and bytes of the executions (the advisor's evidence for unbounded scans). */
   rows: number;
   bytes: number;
@@ -55,6 +58,7 @@ export class QueryCosts {
     actual: Cost,
     seconds: number,
     estimateUsd: number | undefined,
+    plan: PlanUsage | undefined,
     result: { rows: number; bytes: number },
     sample?: () => StatementSample | undefined,
     at = Date.now(),
@@ -100,6 +104,7 @@ export class QueryCosts {
       e.estimatedUsd += estimateUsd;
       e.actualOfEstimatedUsd += actual.total;
       e.lastEstimateUsd = estimateUsd;
+      if (plan) e.lastPlan = plan;
       if (estimateUsd > 0 && actual.total > 0) {
         const err = Math.abs(Math.log(estimateUsd / actual.total));
         e.meanAbsLogError += (err - e.meanAbsLogError) / e.estimatedCalls;
