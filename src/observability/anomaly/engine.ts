@@ -102,13 +102,16 @@ const DIRECTIONS: Record<AnomalyMetric, 'up' | 'down' | 'both'> = {
  * error rate of 0, a p95 that never moved) does not turn its first small wobble into an alert:
  * one failed statement in forty is not an error burst, and 0.1 ms is not a latency regression.
  */
+// Latency floors are in ms: with minDeviation 4, p95 must rise at least 2 ms above its baseline to
+// alert. Sub-millisecond lookups on a shared host wobble from 0.3 to 1.3 ms for seconds at a time
+// (a checkpoint, a neighbour's burst); nobody acts on that, and real regressions are tens of ms.
 const SPREAD_FLOORS: Record<AnomalyMetric, Pick<DetectorOptions, 'minSpread' | 'relativeSpreadFloor'>> = {
   throughput: { minSpread: 2, relativeSpreadFloor: 0.05 },
-  latency_p95: { minSpread: 0.1, relativeSpreadFloor: 0.1 },
+  latency_p95: { minSpread: 0.5, relativeSpreadFloor: 0.1 },
   error_rate: { minSpread: 0.02, relativeSpreadFloor: 0.1 },
   connections: { minSpread: 1, relativeSpreadFloor: 0.05 },
   active_statements: { minSpread: 1, relativeSpreadFloor: 0.1 },
-  query_latency_p95: { minSpread: 0.1, relativeSpreadFloor: 0.1 },
+  query_latency_p95: { minSpread: 0.5, relativeSpreadFloor: 0.1 },
   query_error_rate: { minSpread: 0.02, relativeSpreadFloor: 0.1 },
 };
 
