@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../src/control-schema.ts';
 import { IoMeter } from '../src/cost/io-meter.ts';
+import { shapeKey } from '../src/cost/query-costs.ts';
 import { SpendBook } from '../src/cost/spend-book.ts';
 import { useFreshDatabase } from './harness/db.ts';
 import { pgConfig } from './harness/pg.ts';
@@ -57,12 +58,12 @@ describe('IoMeter', () => {
     const meter = new IoMeter(connect, () => fx.db.name, { pollMs: 100, sampleEveryMs: 60_000 });
     expect(await meter.start()).toBe('explain_analyze');
     const fp = fingerprintSync(SCAN);
-    meter.maybeSample(fx.db.name, fp, true, () => ({ database: fx.db.name, text: SCAN, params: [Buffer.from('b%')], paramFormats: [0] }));
+    meter.maybeSample(shapeKey(fx.db.name, fp), true, { explainRequest: () => ({ database: fx.db.name, text: SCAN, params: [Buffer.from('b%')], paramFormats: [0] }) });
     for (let i = 0; i < 100 && meter.pagesPerCall(fx.db.name, fp) === undefined; i++) await new Promise((r) => setTimeout(r, 20));
     expect(meter.pagesPerCall(fx.db.name, fp)!).toBeGreaterThanOrEqual(relpages * 0.9);
     // Writes are never run again to measure them.
     const insert = 'INSERT INTO pages_t VALUES ($1, $2)';
-    meter.maybeSample(fx.db.name, fingerprintSync(insert), false, () => ({ database: fx.db.name, text: insert, params: [Buffer.from('0'), Buffer.from('x')] }));
+    meter.maybeSample(shapeKey(fx.db.name, fingerprintSync(insert)), false, { explainRequest: () => ({ database: fx.db.name, text: insert, params: [Buffer.from('0'), Buffer.from('x')] }) });
     await new Promise((r) => setTimeout(r, 200));
     expect((await fx.client.query('SELECT count(*)::int AS n FROM pages_t WHERE id = 0')).rows[0].n).toBe(0);
     expect(meter.pagesPerCall(fx.db.name, fingerprintSync(insert))).toBeUndefined();

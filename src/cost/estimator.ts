@@ -5,11 +5,13 @@
 // through the proxy, when its executions stop matching the plan (calibration drift), and after
 // a maximum age.
 import type pg from 'pg';
-import { explainUsage, type ExplainRequest } from './explain.ts';
+import { explainUsage, type ExplainSource } from './explain.ts';
 import type { PlanUsage } from './plan-usage.ts';
 
 export interface PlanEstimate extends PlanUsage {
   explainedAt: number;
+  /** The engine's last price of this estimate (it re-prices at most once a second). */
+  priced?: { at: number; usd: number };
 }
 
 export interface EstimatorOptions {
@@ -71,7 +73,7 @@ export class PlanEstimator {
   }
 
   /** The cached estimate, if any; schedules a (re-)EXPLAIN when there is none or it is stale. */
-  lookup(key: string, request: () => ExplainRequest): PlanEstimate | undefined {
+  lookup(key: string, request: ExplainSource): PlanEstimate | undefined {
     const e = this.entries.get(key);
     const est = e?.estimate;
     if (!e || e.stale || (est && Date.now() - est.explainedAt > this.options.maxAgeMs) || (!est && !e.pending)) {
@@ -85,12 +87,12 @@ export class PlanEstimator {
   }
 
   /** EXPLAINs now unless one is in flight (then shares it); resolves undefined when it cannot. */
-  request(key: string, request: () => ExplainRequest): Promise<PlanEstimate | undefined> {
+  request(key: string, source: ExplainSource): Promise<PlanEstimate | undefined> {
     let e = this.entries.get(key);
     if (e?.pending) return e.pending;
     if (e?.failedAt !== undefined && Date.now() - e.failedAt < this.options.retryAfterMs) return Promise.resolve(e.estimate);
     if (this.pendingCount >= this.options.maxPending) return Promise.resolve(e?.estimate);
-    const r = request();
+    const r = source.explainRequest();
     if (!e) {
       if (this.entries.size >= this.options.maxEntries) this.entries.delete(this.entries.keys().next().value!);
       e = { database: r.database, stale: false };

@@ -8,6 +8,11 @@
 import type pg from 'pg';
 import { planRelations, planUsage, relationKey, type PlanNode, type PlanUsage, type RelationSize } from './plan-usage.ts';
 
+/** Something that can say what to EXPLAIN, asked only when a plan or a sample is needed. */
+export interface ExplainSource {
+  explainRequest(): ExplainRequest;
+}
+
 export interface ExplainRequest {
   database: string;
   /** One statement, as the client sent it (literals in place for the simple protocol). */

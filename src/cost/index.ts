@@ -15,11 +15,11 @@ import { registerScrapeMetric } from '../observability/scrape-metric.ts';
 import { BUDGET_CHANNEL, BudgetStore, SQLSTATE_BUDGET_EXHAUSTED, SQLSTATE_STATEMENT_COST_LIMIT, removeBudget, setBudget, type Budget, type BudgetInput } from './budgets.ts';
 import { CostCalibration, PRIOR_SECONDS_PER_COST } from './calibration.ts';
 import type { PlanUsage } from './plan-usage.ts';
-import type { ExplainRequest } from './explain.ts';
+import type { ExplainRequest, ExplainSource } from './explain.ts';
 import { IoMeter, type IoSource } from './io-meter.ts';
 import { DEFAULT_ESTIMATOR_OPTIONS, PlanEstimator, type PlanEstimate } from './estimator.ts';
 import { Forecaster, type TenantForecast } from './forecaster.ts';
-import { QueryCosts } from './query-costs.ts';
+import { QueryCosts, shapeKey } from './query-costs.ts';
 import { loadRateCard, type RateCard } from './rate-card.ts';
 import { SpendBook, periodEnd, periodStart } from './spend-book.ts';
 import { DEFAULT_TENANT_SOURCES, tenantAttribution, type TenantOf, type TenantSource } from './tenant.ts';
@@ -60,19 +60,44 @@ export interface CostSources {
 }
 
 /** What the engine knows about one statement between onQuery and onResult. */
-export interface CostState {
-  tenant: string;
-  database: string;
-  /** database, role and fingerprint: the plan cache and calibration key. */
-  key: string;
-  fingerprint: string;
-  query: string;
-  estimate: PlanEstimate | undefined;
-  estimateUsd: number | undefined;
+export class CostState implements ExplainSource {
+  estimate: PlanEstimate | undefined = undefined;
+  estimateUsd: number | undefined = undefined;
   /** Dollars reserved against the tenant's budget until the statement completes. */
-  reservedUsd: number;
-  explain: (() => ExplainRequest) | null;
-  readOnly: boolean;
+  reservedUsd = 0;
+
+  constructor(
+    readonly tenant: string,
+    readonly database: string,
+    readonly user: string,
+    /** database, role and fingerprint: the plan cache and calibration key. */
+    readonly key: string,
+    /** database and fingerprint: the per-shape cost and page-count key. */
+    readonly shapeKey: string,
+    readonly fingerprint: string,
+    readonly query: string,
+    /** False for statements EXPLAIN cannot plan (utility statements, unparseable text). */
+    readonly explainable: boolean,
+    readonly readOnly: boolean,
+    private readonly text: string,
+    private readonly params: readonly (Buffer | null)[] | undefined,
+    private readonly paramFormats: readonly number[] | undefined,
+    /** For a SQL EXECUTE: the PREPARE text it names. */
+    private readonly prepare: string | undefined,
+  ) {}
+
+  /** Made only when an EXPLAIN or a sample is really needed, never per statement. */
+  explainRequest(): ExplainRequest {
+    return this.prepare !== undefined
+      ? { database: this.database, text: this.text, prepare: this.prepare }
+      : { database: this.database, text: this.text, params: this.params, paramFormats: this.paramFormats };
+  }
+}
+
+/** The keys of one statement shape in one session (its database and role are fixed). */
+interface SessionShape {
+  key: string;
+  shapeKey: string;
 }
 
 const STATE_KEY = 'cost';
@@ -289,31 +314,44 @@ export class CostEngine {
 
   /** The statement's tenant and pre-execution estimate; made once per statement and kept in its state. */
   begin(q: QueryInfo): CostState {
-    const existing = q.state.get(STATE_KEY) as CostState | undefined;
+    const state = q.state;
+    const existing = state.get(STATE_KEY) as CostState | undefined;
     if (existing) return existing;
-    const tenant = this.tenantFor(q);
-    const database = q.session.database;
+    const session = q.session;
+    const database = session.database;
     let fingerprint = q.fingerprint;
     let query = q.normalized;
-    let explain: CostState['explain'] = null;
+    let text = q.text;
     let prepared: PreparedStatement | undefined;
     if (q.kind === 'PREPARE' || q.kind === 'EXECUTE' || q.kind === 'DEALLOCATE') prepared = this.trackPrepared(q);
     if (prepared) {
       fingerprint = prepared.fingerprint;
       query = prepared.normalized;
-      const text = stripLeadingComments(q.text);
-      explain = () => ({ database, text, prepare: prepared!.text });
-    } else if (EXPLAINABLE.has(q.kind) && fingerprint) {
-      const { text, params, paramFormats } = q;
-      explain = () => ({ database, text, params, paramFormats });
+      text = stripLeadingComments(q.text);
     }
-    const key = `${database}\0${q.session.user}\0${fingerprint}`;
-    const estimate = explain ? this.estimator.lookup(key, explain) : undefined;
-    const readOnly = q.kind === 'SELECT' || (prepared !== undefined && prepared.kind === 'SELECT');
-    const s: CostState = { tenant, database, key, fingerprint, query, estimate, estimateUsd: undefined, reservedUsd: 0, explain, readOnly };
-    if (estimate) s.estimateUsd = this.estimateCost(s, estimate).total;
-    q.state.set(STATE_KEY, s);
+    const explainable = fingerprint !== '' && (prepared !== undefined || EXPLAINABLE.has(q.kind));
+    const shape = sessionShape(session, fingerprint);
+    const s = new CostState(
+      this.tenantFor(q), database, session.user, shape.key, shape.shapeKey, fingerprint, query, explainable,
+      q.kind === 'SELECT' || (prepared !== undefined && prepared.kind === 'SELECT'),
+      text, prepared ? undefined : q.params, prepared ? undefined : q.paramFormats, prepared?.text,
+    );
+    if (explainable) {
+      const estimate = this.estimator.lookup(shape.key, s);
+      if (estimate) {
+        s.estimate = estimate;
+        s.estimateUsd = this.estimateUsd(s, estimate);
+      }
+    }
+    state.set(STATE_KEY, s);
     return s;
+  }
+
+  /** The estimate's dollars, recomputed at most once a second per plan (the fit and page counts move slowly). */
+  private estimateUsd(s: CostState, e: PlanEstimate): number {
+    const now = Date.now();
+    if (e.priced === undefined || now - e.priced.at > 1000) e.priced = { at: now, usd: this.estimateCost(s, e).total };
+    return e.priced.usd;
   }
 
   private trackPrepared(q: QueryInfo): PreparedStatement | undefined {
@@ -334,8 +372,8 @@ export class CostEngine {
   }
 
   /** Dollars the estimate predicts, with time fitted per shape and pages measured when known. */
-  estimateCost(s: Pick<CostState, 'key' | 'database' | 'fingerprint'>, e: PlanEstimate): Cost {
-    const measured = this.io.pagesPerCall(s.database, s.fingerprint);
+  estimateCost(s: Pick<CostState, 'key' | 'shapeKey'>, e: PlanEstimate): Cost {
+    const measured = this.io.pagesPerShape(s.shapeKey);
     const pages = measured ?? e.pages;
     return priceUsage(
       { cpuSeconds: this.calibration.seconds(s.key, e.plannerCost), pages, scannedBytes: pages * PAGE_BYTES, egressBytes: e.egressBytes },
@@ -364,7 +402,7 @@ export class CostEngine {
     const budget = this.budgets.get(s.tenant);
     const limit = budget?.statementLimitUsd ?? this.options.statementLimitUsd;
     if ((!budget && limit === null) || budgetExempt(q)) return ALLOW;
-    if (limit !== null && s.estimateUsd === undefined && s.explain) {
+    if (limit !== null && s.estimateUsd === undefined && s.explainable) {
       return this.awaitEstimate(s).then(() => this.verdict(q, s, budget, limit));
     }
     return this.verdict(q, s, budget, limit);
@@ -375,7 +413,7 @@ export class CostEngine {
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), this.options.limitWaitMs);
     });
-    const est = await Promise.race([this.estimator.request(s.key, s.explain!), timeout]);
+    const est = await Promise.race([this.estimator.request(s.key, s), timeout]);
     clearTimeout(timer);
     if (est) {
       s.estimate = est;
@@ -468,24 +506,21 @@ export class CostEngine {
       (q.session.state.get(RESERVED_KEY) as Set<CostState> | undefined)?.delete(s);
     }
     if (r.denied) return;
-    if (r.sqlstate === undefined && BUDGET_CHANGE.test(q.normalized) && budgetExempt(q)) {
+    // Anchored first: most statements fail it at their first word; the unanchored search runs on control calls only.
+    if (r.sqlstate === undefined && q.kind === 'SELECT' && CONTROL_CALL.test(q.normalized) && BUDGET_CHANGE.test(q.normalized)) {
       const reload = this.reloadBudgets().finally(() => {
         if (this.budgetReload === reload) this.budgetReload = null;
       });
       this.budgetReload = reload;
     }
-    const measured = this.io.pagesPerCall(s.database, s.fingerprint);
+    const measured = this.io.pagesPerShape(s.shapeKey);
     const pages = measured ?? s.estimate?.pages ?? 0;
     const cost = priceUsage({ cpuSeconds: r.durationSeconds, pages, scannedBytes: pages * PAGE_BYTES, egressBytes: r.bytes }, this.card);
     this.spend.add(s.tenant, cost);
     const t = this.tenantTotals(s.tenant);
     addCost(t.cost, cost);
     t.statements++;
-    if (s.fingerprint) {
-      const explain = s.explain;
-      const user = q.session.user;
-      this.queries.record(s.database, s.fingerprint, s.query, s.tenant, cost, r.durationSeconds, s.estimateUsd, s.estimate, r, explain ? () => ({ ...explain(), user }) : undefined);
-    }
+    if (s.fingerprint) this.queries.record(s, cost, r.durationSeconds, r);
     if (s.estimate && r.sqlstate === undefined) {
       this.calibration.observe(s.key, s.estimate.plannerCost, r.durationSeconds);
       // A plan that no longer matches its executions (a new index, a data change) is made again.
@@ -493,8 +528,8 @@ export class CostEngine {
         this.estimator.invalidate(s.key);
       }
     }
-    if (s.explain && r.sqlstate === undefined) this.io.maybeSample(s.database, s.fingerprint, s.readOnly, s.explain, s.estimate?.shape);
-    if (r.sqlstate === undefined && !s.explain && q.writes.length && q.kind !== 'INSERT' && q.kind !== 'UPDATE' && q.kind !== 'DELETE' && q.kind !== 'MERGE') {
+    if (s.explainable && r.sqlstate === undefined) this.io.maybeSample(s.shapeKey, s.readOnly, s, s.estimate?.shape);
+    if (r.sqlstate === undefined && !s.explainable && q.writes.length && q.kind !== 'INSERT' && q.kind !== 'UPDATE' && q.kind !== 'DELETE' && q.kind !== 'MERGE') {
       // DDL changed a table: plans over it may change.
       this.estimator.invalidateTables(s.database, q.writes);
     }
@@ -557,6 +592,20 @@ export interface TenantReport {
   percent: number | null;
   status: 'ok' | 'warning' | 'exhausted' | null;
   reservedUsd: number;
+}
+
+/** Per session, per fingerprint: the keys, made once instead of concatenated per statement. */
+function sessionShape(session: SessionInfo, fingerprint: string): SessionShape {
+  let shapes = session.state.get('cost.shapes') as Map<string, SessionShape> | undefined;
+  if (!shapes) session.state.set('cost.shapes', (shapes = new Map()));
+  let shape = shapes.get(fingerprint);
+  if (!shape) {
+    // A session runs a bounded set of shapes in practice; an ad-hoc flood starts the map over.
+    if (shapes.size >= 1000) shapes.clear();
+    shape = { key: `${session.database}\0${session.user}\0${fingerprint}`, shapeKey: shapeKey(session.database, fingerprint) };
+    shapes.set(fingerprint, shape);
+  }
+  return shape;
 }
 
 function sessionWarnings(session: SessionInfo): Map<string, number> {

@@ -7,7 +7,8 @@
 //   once per shape per sampling interval. Writes are not sampled: their pages stay estimated.
 import { fingerprintSync } from 'libpg-query';
 import type pg from 'pg';
-import { measuredPages, type ExplainRequest } from './explain.ts';
+import { measuredPages, type ExplainSource } from './explain.ts';
+import { shapeKey } from './query-costs.ts';
 
 export type IoSource = 'pg_stat_statements' | 'explain_analyze' | 'none';
 
@@ -81,12 +82,13 @@ export class IoMeter {
     this.timer = undefined;
   }
 
-  private static key(database: string, fingerprint: string): string {
-    return `${database}\0${fingerprint}`;
+  pagesPerCall(database: string, fingerprint: string): number | undefined {
+    return this.pagesPerShape(shapeKey(database, fingerprint));
   }
 
-  pagesPerCall(database: string, fingerprint: string): number | undefined {
-    const m = this.measures.get(IoMeter.key(database, fingerprint));
+  /** Pages per execution of a shape (query-costs.ts shapeKey), once measured. */
+  pagesPerShape(key: string): number | undefined {
+    const m = this.measures.get(key);
     return m && m.samples > 0 ? m.pagesPerCall : undefined;
   }
 
@@ -95,9 +97,8 @@ export class IoMeter {
    * once when the shape's plan changed (`planShape`, e.g. a new index turned a sequential scan
    * into an index scan): what the old plan read says nothing about the new one.
    */
-  maybeSample(database: string, fingerprint: string, readOnly: boolean, request: () => ExplainRequest, planShape?: string): void {
+  maybeSample(key: string, readOnly: boolean, source: ExplainSource, planShape?: string): void {
     if (this.source !== 'explain_analyze' || !readOnly) return;
-    const key = IoMeter.key(database, fingerprint);
     let m = this.measures.get(key);
     const now = Date.now();
     const replanned = m !== undefined && planShape !== undefined && m.planShape !== undefined && planShape !== m.planShape;
@@ -112,8 +113,8 @@ export class IoMeter {
     measure.sampling = true;
     measure.sampledAt = now;
     measure.planShape = planShape ?? measure.planShape;
-    const r = request();
-    this.connect(database)
+    const r = source.explainRequest();
+    this.connect(r.database)
       .then((c) => measuredPages(c, r))
       .then(
         (pages) => {
@@ -168,7 +169,7 @@ export class IoMeter {
         this.fingerprints.set(r.queryid, fp);
       }
       if (!fp) continue;
-      const key = IoMeter.key(r.datname, fp);
+      const key = shapeKey(r.datname, fp);
       const d = deltas.get(key) ?? { calls: 0, pages: 0 };
       d.calls += calls - prev.calls;
       d.pages += pages - prev.pages;

@@ -1,6 +1,7 @@
 // Cost per statement shape (database and fingerprint; a fingerprint alone ignores schema and
 // database): executions, actual dollars by resource, and how far the pre-execution estimates
 // were from what the executions then cost.
+import type { ExplainSource } from './explain.ts';
 import type { PlanUsage } from './plan-usage.ts';
 import { addCost, zeroCost, type Cost } from './usage.ts';
 
@@ -42,6 +43,24 @@ export interface QueryCostEntry {
 
 const MAX_SAMPLE_TEXT = 64 * 1024;
 
+/** The key of a statement shape: its database and fingerprint (a fingerprint alone ignores schema and database). */
+export function shapeKey(database: string, fingerprint: string): string {
+  return `${database}\0${fingerprint}`;
+}
+
+/** What record() reads from a priced statement (the engine's CostState). */
+export interface CostedStatement extends ExplainSource {
+  readonly shapeKey: string;
+  readonly database: string;
+  readonly fingerprint: string;
+  readonly query: string;
+  readonly tenant: string;
+  readonly user: string;
+  readonly explainable: boolean;
+  readonly estimateUsd: number | undefined;
+  readonly estimate: PlanUsage | undefined;
+}
+
 export const COST_SORT_KEYS = ['actual', 'calls', 'mean', 'error'] as const;
 export type CostSortKey = (typeof COST_SORT_KEYS)[number];
 
@@ -50,20 +69,9 @@ export class QueryCosts {
 
   constructor(private readonly maxEntries = 5000) {}
 
-  record(
-    database: string,
-    fingerprint: string,
-    query: string,
-    tenant: string,
-    actual: Cost,
-    seconds: number,
-    estimateUsd: number | undefined,
-    plan: PlanUsage | undefined,
-    result: { rows: number; bytes: number },
-    sample?: () => StatementSample | undefined,
-    at = Date.now(),
-  ): void {
-    const key = `${database}\0${fingerprint}`;
+  record(s: CostedStatement, actual: Cost, seconds: number, result: { rows: number; bytes: number }, at = Date.now()): void {
+    const { database, fingerprint, query, tenant, estimateUsd } = s;
+    const key = s.shapeKey;
     let e = this.entries.get(key);
     if (!e) {
       if (this.entries.size >= this.maxEntries) this.evict();
@@ -91,9 +99,9 @@ export class QueryCosts {
     e.rows += result.rows;
     e.bytes += result.bytes;
     // Refreshed now and then, so the advisor sees current values, at no cost per statement.
-    if (sample && (e.sample === undefined || (e.calls & 1023) === 0)) {
-      const smp = sample();
-      if (smp && smp.text.length <= MAX_SAMPLE_TEXT) e.sample = smp;
+    if (s.explainable && (e.sample === undefined || (e.calls & 1023) === 0)) {
+      const smp = { ...s.explainRequest(), user: s.user };
+      if (smp.text.length <= MAX_SAMPLE_TEXT) e.sample = smp;
     }
     addCost(e.actual, actual);
     e.seconds += seconds;
@@ -104,7 +112,7 @@ export class QueryCosts {
       e.estimatedUsd += estimateUsd;
       e.actualOfEstimatedUsd += actual.total;
       e.lastEstimateUsd = estimateUsd;
-      if (plan) e.lastPlan = plan;
+      if (s.estimate) e.lastPlan = s.estimate;
       if (estimateUsd > 0 && actual.total > 0) {
         const err = Math.abs(Math.log(estimateUsd / actual.total));
         e.meanAbsLogError += (err - e.meanAbsLogError) / e.estimatedCalls;
@@ -119,7 +127,7 @@ export class QueryCosts {
   }
 
   get(database: string, fingerprint: string): QueryCostEntry | undefined {
-    return this.entries.get(`${database}\0${fingerprint}`);
+    return this.entries.get(shapeKey(database, fingerprint));
   }
 
   list(opts: { sort?: CostSortKey; limit?: number; database?: string } = {}): QueryCostEntry[] {
