@@ -1,6 +1,7 @@
 // What bench:cost reads from a running proxy's cost API: spend per tenant, cost per statement
 // shape, and the advisor's answer with its progress.
 import type { Advice, AdvisorProgress } from '../../src/cost/advisor/index.ts';
+import { getJson } from './helios-proxy.ts';
 
 /** Month-to-date figures of one tenant (GET /api/v1/cost/tenants). */
 export interface ApiTenant {
@@ -20,12 +21,6 @@ export interface ApiShape {
   actualOfEstimatedUsd: number;
   /** The last plan's price with nothing learned (prior seconds per cost unit, the plan's own pages). */
   planOnlyEstimateUsd: number | null;
-}
-
-async function getJson<T>(url: string, timeoutMs: number): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
-  return (await res.json()) as T;
 }
 
 export async function tenantSpend(http: string): Promise<Map<string, ApiTenant>> {

@@ -62,7 +62,8 @@ export interface ApiAnomaly {
   closedAt: string | null;
 }
 
-async function getJson<T>(url: string, timeoutMs: number): Promise<T> {
+/** GET a JSON body from the proxy's API; a non-2xx answer throws with its status and the start of its body. */
+export async function getJson<T>(url: string, timeoutMs: number): Promise<T> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
   return (await res.json()) as T;
