@@ -25,7 +25,10 @@ export type StatementKind = string;
 
 /** What the analyzer knows about one statement. Cached by comment-free statement text. */
 export interface StatementAnalysis {
-  /** e.g. "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE_TABLE", "TRANSACTION", "EXECUTE", "UNKNOWN" (unparseable). */
+  /**
+   * e.g. "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE_TABLE", "TRANSACTION", "EXECUTE", "UNKNOWN" (unparseable),
+   * "FUNCTION_CALL" (a fast-path FunctionCall message; its text names the function's OID).
+   */
   readonly kind: StatementKind;
   /** For TRANSACTION statements: BEGIN, COMMIT, ROLLBACK, ...; otherwise undefined. */
   readonly subkind?: string;

@@ -292,9 +292,7 @@ export class Session {
           case Fe.Sync:
             return Take.Whole;
           case Fe.FunctionCall:
-            this.enqueue(Req.FunctionCall, false, null, null);
-            this.outstanding++;
-            return Take.Pass;
+            return length + 1 > this.maxDecodedBind ? Take.Prefix : Take.Whole;
           case Fe.Terminate:
             this.clientTerminated = true;
             return Take.Pass;
@@ -330,6 +328,8 @@ export class Session {
         return this.onParse(frame);
       case Fe.Bind:
         return this.onBind(frame, readBindHead(frame), true);
+      case Fe.FunctionCall:
+        return this.onFunctionCall(frame, true);
       case Fe.Execute: {
         this.syncsSinceExecute = 0;
         this.enqueue(Req.Execute, false, this.portals.get(readExecutePortal(frame)) ?? null, null);
@@ -368,6 +368,7 @@ export class Session {
         const v = this.onBind(head, readBindHead(head), false);
         return v === Verdict.Forward;
       }
+      if (head[0] === Fe.FunctionCall) return this.onFunctionCall(head, false) === Verdict.Forward;
       const sql = `<${total} bytes, too large to analyze>`;
       const unknown: StatementAnalysis = { kind: 'UNKNOWN', reads: [], writes: [], fingerprint: '', normalized: '', error: 'statement too large to analyze' };
       if (head[0] === Fe.Parse) {
@@ -593,6 +594,53 @@ export class Session {
   }
 
   /**
+   * A fast-path FunctionCall (libpq's PQfn, which its large-object API uses) is judged like a
+   * statement of kind FUNCTION_CALL named by the function's OID, so a budget or a policy cannot
+   * be sidestepped through it. `whole` is false for a call too large to buffer (a big lo_write).
+   */
+  private onFunctionCall(frame: Buffer, whole: boolean): Verdict {
+    const text = `<fast-path FunctionCall: function oid ${frame.readUInt32BE(5)}>`;
+    const analysis: StatementAnalysis = { kind: 'FUNCTION_CALL', reads: [], writes: [], fingerprint: '', normalized: text };
+    const exec = this.newExec({ text, start: 0, end: 0, analysis, tags: EMPTY_TAGS }, 'simple', 0);
+    this.queries++;
+    this.outstanding++;
+    this.host.counters.queries++;
+    const o = this.hooks.decide(exec.query);
+    if (o instanceof Promise) {
+      // A streamed frame cannot wait for a decision: its bytes are already on their way.
+      if (!whole) return this.applyFunctionCall(exec, { deny: { sqlstate: '54000', message: 'FunctionCall message too large for an asynchronous HeliosDB plugin decision' } });
+      o.then(
+        (res) => {
+          if (this.phase === 'closing') return;
+          if (this.applyFunctionCall(exec, res) === Verdict.Forward) this.fromClient.emit(frame);
+          this.continueClient();
+        },
+        (err: unknown) => this.internalError(err),
+      );
+      return Verdict.Pause;
+    }
+    return this.applyFunctionCall(exec, o);
+  }
+
+  /**
+   * A refused call is replaced by a Query that makes the server raise the refusal: both are
+   * answered by ErrorResponse then ReadyForQuery, and the transaction fails as it would for the
+   * call. The client expects a FunctionCallResponse, so a rewrite cannot apply and refuses too.
+   */
+  private applyFunctionCall(exec: Exec, o: QueryOutcome): Verdict {
+    this.sendNotices(o);
+    const deny = o.deny ?? (o.sql !== undefined ? { sqlstate: '0A000', message: 'a fast-path FunctionCall cannot be rewritten by a HeliosDB plugin' } : undefined);
+    exec.query.startedAt = process.hrtime.bigint();
+    this.enqueue(Req.FunctionCall, false, null, [exec]);
+    if (deny === undefined) return Verdict.Forward;
+    exec.deny = deny;
+    exec.deniedCode = deny.sqlstate;
+    this.host.counters.denied++;
+    this.fromClient.emit(w.query(denySql(deny.sqlstate)));
+    return Verdict.Drop;
+  }
+
+  /**
    * In place of the Bind, the server runs a statement that raises the deny's SQLSTATE: it
    * answers with ErrorResponse where the client expects BindComplete, skips the client's
    * messages until Sync, and its transaction is aborted as by any failed statement.
@@ -677,9 +725,12 @@ export class Session {
             }
             return Take.Pass;
           }
+          case Be.FunctionCallResponse:
+            // Its value may be large (lo_read): the call completes here and the bytes stream on.
+            this.completeFunctionCall(length);
+            return Take.Pass;
           case Be.NoticeResponse:
           case Be.NotificationResponse:
-          case Be.FunctionCallResponse:
           case Be.CopyDone:
             return Take.Pass;
           default:
@@ -818,6 +869,9 @@ export class Session {
         return Verdict.Forward;
       case Be.ErrorResponse:
         return this.onServerError(frame);
+      case Be.FunctionCallResponse:
+        this.completeFunctionCall(frame.length - 1);
+        return Verdict.Forward;
       case Be.ParseComplete:
       case Be.BindComplete:
       case Be.CloseComplete:
@@ -852,6 +906,14 @@ export class Session {
     if (sqlstate === undefined && e.query.protocol === 'simple') this.trackSqlPrepare(tag, e.query.text);
     this.report(e, tag, sqlstate, message);
     return e;
+  }
+
+  private completeFunctionCall(length: number): void {
+    const e = this.current();
+    if (e === null) return;
+    e.bytes += length + 1;
+    e.rows = 1;
+    this.completeStatement('', undefined, undefined);
   }
 
   private report(e: Exec, tag: string, sqlstate: string | undefined, message: string | undefined): void {

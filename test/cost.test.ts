@@ -1,8 +1,8 @@
 // The cost engine and budgets end to end: statements through the proxy to the real test server,
 // priced before and after they run, charged to tenants, budgets set with the SQL control
 // functions and the REST API, warnings and refusals seen by real drivers, the bypass attempts
-// (multi-statement strings, PREPARE/EXECUTE loops, named extended-protocol statements, function
-// calls), a restart, and a second tenant left alone.
+// (multi-statement strings, PREPARE/EXECUTE loops, named extended-protocol statements, SQL and
+// fast-path function calls), a restart, and a second tenant left alone.
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { startHttpServer, type HttpServer } from '../src/http.ts';
 import { useFreshDatabase } from './harness/db.ts';
 import { pgConfig, testPg } from './harness/pg.ts';
 import { startTestProxy, type TestProxy } from './support/proxy.ts';
+import { RawClient, fields, msg, types, type Frame } from './support/raw-client.ts';
 
 const fx = useFreshDatabase('cost');
 let engine: CostEngine;
@@ -282,6 +283,45 @@ describe('budgets', () => {
       const { ran, error } = await untilRefused(() => c.query('SELECT burn()'));
       expect(error.code).toBe('YB001');
       expect(ran).toBeLessThanOrEqual(8);
+    });
+
+    it('fast-path FunctionCalls (libpq PQfn, large objects): each call is charged as measured and refused once the budget is spent', async () => {
+      const [[oid]] = (await admin.query({ text: "SELECT 'burn'::regproc::oid", rowMode: 'array' })).rows as [[number]];
+      const { client } = await RawClient.connect({
+        host: '127.0.0.1', port: proxy.port, user: testPg.user, password: testPg.password, database: fx.db.name, params: { application_name: 'fastpath' },
+      });
+      try {
+        const call = async () => {
+          client.send(msg.functionCall(Number(oid), [], [], 0));
+          return client.readyForQuery();
+        };
+        const first = await call();
+        expect(types(first)).toBe('VZ');
+        // Spent as measured: a budget of a few calls runs out.
+        const spentOne = engine.tenants().find((t) => t.tenant === 'fastpath')!.day.total;
+        expect(spentOne).toBeGreaterThan(0);
+        await admin.query("SELECT helios.set_budget('fastpath', $1, 'day')", [(spentOne * 4).toFixed(6)]);
+        let refused: Frame[] | undefined;
+        const warnings: string[] = [];
+        for (let i = 0; i < 30 && !refused; i++) {
+          const frames = await call();
+          for (const n of frames.filter((f) => f.type === 'N')) warnings.push(fields(n.body).get('M')!);
+          const rest = frames.filter((f) => f.type !== 'N');
+          if (rest[0]!.type === 'E') refused = rest;
+          else expect(types(rest)).toBe('VZ');
+        }
+        expect(refused, 'a FunctionCall was refused').toBeDefined();
+        // Threshold warnings reach a fast-path caller too, as NoticeResponse before the call's result.
+        expect(warnings.some((m) => /tenant "fastpath" has used \d+% of its/.test(m)), warnings.join('\n')).toBe(true);
+        const e = fields(refused![0]!.body);
+        expect([e.get('C'), types(refused!)]).toEqual(['YB001', 'EZ']);
+        expect(e.get('M')).toMatch(/tenant "fastpath"/);
+        // The session is still usable: SQL statements get the same answer.
+        client.send(msg.query("SELECT 'still here'"));
+        expect(fields((await client.readyForQuery())[0]!.body).get('C')).toBe('YB001');
+      } finally {
+        client.destroy();
+      }
     });
 
     it('a statement cost limit refuses an expensive statement on its first execution, by its estimate (YB002)', async () => {

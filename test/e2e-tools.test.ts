@@ -2,7 +2,7 @@
 // (bin/helios.js) as a child process, then psql and pgbench run through it as users would,
 // with all plugins and with none. psql and pgbench must be installed (CI: apt postgresql-client).
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -230,6 +230,20 @@ describe.each(VARIANTS)('psql and pgbench through `helios proxy --plugins $plugi
       const check = await psql(['-At', '-c', 'SELECT count(*) FROM items WHERE id = -1']);
       ok('psql check', check);
       expect(check.stdout).toBe('0\n');
+    });
+
+    it('\\lo_import and \\lo_export round-trip a large object (libpq fast-path FunctionCalls)', async () => {
+      const dir = scratchDir();
+      const data = randomBytes(300_000);
+      writeFileSync(join(dir, 'in.bin'), data);
+      const r = await psql(['-At', '-c', `\\lo_import ${join(dir, 'in.bin')}`]);
+      ok('psql \\lo_import', r);
+      const oid = /^lo_import (\d+)$/m.exec(r.stdout)?.[1];
+      expect(oid, r.stdout).toBeDefined();
+      const out = join(dir, 'out.bin');
+      const e = await psql(['-At', '-c', `\\lo_export ${oid} ${out}`, '-c', `\\lo_unlink ${oid}`]);
+      ok('psql \\lo_export', e);
+      expect(readFileSync(out).equals(data)).toBe(true);
     });
 
     it('an error exits non-zero with the server message on stderr; without ON_ERROR_STOP the session carries on', async () => {

@@ -586,7 +586,19 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
       const text = await client.readyForQuery();
       expect(types(text)).toBe('VZ');
       expect(text[0]!.body.toString('utf8', 4)).toBe('7');
+      // An argument larger than the proxy buffers (1 MiB) streams through.
+      const [[octets]] = await client.rows("select 'octet_length(bytea)'::regprocedure::oid");
+      const big = randomBytes(3 << 20);
+      client.send(msg.functionCall(Number(octets), [big], [1], 1));
+      const length = await client.readyForQuery();
+      expect(types(length)).toBe('VZ');
+      expect(length[0]!.body.readInt32BE(4)).toBe(big.length);
       expect(await client.rows('select 5')).toEqual([['5']]);
+      if (mode === 'all') {
+        // Hooks see each call as a statement named by the function's OID, with its outcome.
+        expect(recorded(`function oid ${oid}>`).map((r) => [r.query.kind, r.sqlstate, r.bytes])).toEqual([['FUNCTION_CALL', undefined, 13], ['FUNCTION_CALL', '22003', 0], ['FUNCTION_CALL', undefined, 10]]);
+        expect(recorded(`function oid ${octets}>`).map((r) => [r.query.kind, r.sqlstate, r.rows])).toEqual([['FUNCTION_CALL', undefined, 1]]);
+      }
     });
 
     it('ends the server backend on Terminate', async () => {
@@ -638,12 +650,14 @@ describe.each(['none', 'all'] as const)('through the proxy with plugins %s', (mo
 // disturb the stream the client reads.
 describe('through the proxy with deciding plugins', () => {
   let proxy: TestProxy;
+  /** A function the policy refuses to run through a fast-path FunctionCall. */
+  let forbiddenOid = 0;
   const seen: QueryInfo[] = [];
   const policy: Plugin = {
     name: 'test-policy',
     onQuery(q) {
       seen.push(q);
-      if (q.text.includes('helios_forbidden')) return Decisions.deny('42501', 'forbidden by test policy');
+      if (q.text.includes('helios_forbidden') || (forbiddenOid !== 0 && q.text.includes(`function oid ${forbiddenOid}>`))) return Decisions.deny('42501', 'forbidden by test policy');
       if (q.text.includes('/*notice*/')) return Decisions.notice('noticed by test policy');
     },
   };
@@ -684,6 +698,34 @@ describe('through the proxy with deciding plugins', () => {
     const frames = await run(client, 'forbidden');
     expect(types(frames)).toBe('EZ');
     expect(fields(frames[0]!.body).get('M')).toBe('forbidden by test policy');
+  });
+
+  it('refuses a fast-path FunctionCall like a statement, inside and outside a transaction', async () => {
+    const client = await raw();
+    const [[oid]] = await client.rows("select 'int4mi'::regproc::oid");
+    forbiddenOid = Number(oid);
+    const call = () => msg.functionCall(forbiddenOid, [int32(5), int32(3)], [1], 1);
+    client.send(call());
+    const refused = await client.readyForQuery();
+    expect(types(refused)).toBe('EZ');
+    expect([sqlstate(refused), fields(refused[0]!.body).get('M')]).toEqual(['42501', 'forbidden by test policy']);
+    expect(refused[1]!.body.toString()).toBe('I');
+    // In a transaction the refusal aborts it, as a failing call would.
+    expect(types(await client.simpleQuery('begin'))).toBe('CZ');
+    client.send(call());
+    const inTx = await client.readyForQuery();
+    expect([types(inTx), sqlstate(inTx), inTx[1]!.body.toString()]).toEqual(['EZ', '42501', 'E']);
+    expect(types(await client.simpleQuery('rollback'))).toBe('CZ');
+    // A call too large to buffer is judged from its start, and its remaining bytes never reach the server.
+    client.send(msg.functionCall(forbiddenOid, [randomBytes(3 << 20), int32(3)], [1], 1));
+    const big = await client.readyForQuery();
+    expect([types(big), sqlstate(big)]).toEqual(['EZ', '42501']);
+    // Other functions still run through the fast path.
+    const [[plus]] = await client.rows("select 'int4pl'::regproc::oid");
+    client.send(msg.functionCall(Number(plus), [int32(5), int32(3)], [1], 1));
+    const ok = await client.readyForQuery();
+    expect(types(ok)).toBe('VZ');
+    expect(ok[0]!.body.readInt32BE(4)).toBe(8);
   });
 
   it('does not split a server message being streamed to insert a plugin notice', async () => {
