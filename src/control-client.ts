@@ -26,17 +26,22 @@ function tlsOptions(t: UpstreamTarget): ConnectionOptions | false {
   }
 }
 
-async function open(c: ControlTarget, ssl: ConnectionOptions | false): Promise<pg.Client> {
-  const client = new pg.Client({
+/** Client settings for HeliosDB's own login; `ssl` defaults to what the target's sslmode asks for first. */
+export function controlConfig(c: ControlTarget, ssl: ConnectionOptions | false = tlsOptions(c.target), applicationName = 'heliosdb-control'): pg.ClientConfig {
+  return {
     host: c.target.host,
     port: c.target.port,
     user: c.user,
     password: c.password,
     database: c.database ?? c.user,
     ssl,
-    application_name: 'heliosdb-control',
+    application_name: applicationName,
     connectionTimeoutMillis: 10_000,
-  });
+  };
+}
+
+async function open(c: ControlTarget, ssl: ConnectionOptions | false): Promise<pg.Client> {
+  const client = new pg.Client(controlConfig(c, ssl));
   // A server going away between queries surfaces on the next query; unhandled, it would crash the process.
   client.on('error', () => {});
   try {

@@ -1,0 +1,244 @@
+// Change capture against the real server: committed transactions arrive whole and in commit
+// order with stable ids, values as PostgreSQL prints them, unchanged TOAST marked, schema changes
+// mid-stream, a transaction larger than logical_decoding_work_mem, a restart that neither loses
+// nor repeats anything, and the alarm for a lost slot.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChangeCapture, type ChangeSink } from '../src/cdc/capture.ts';
+import { UNCHANGED_TOAST, type CommittedTransaction } from '../src/cdc/event.ts';
+import { parseLsn } from '../src/cdc/lsn.ts';
+import { migrate } from '../src/control-schema.ts';
+import { useFreshDatabase } from './harness/db.ts';
+import { testPg } from './harness/pg.ts';
+
+const fx = useFreshDatabase('cdc_capture');
+const SLOT = `helios_test_${process.pid}_capture`;
+
+/** Keeps what was handed off; can be told to fail, to prove nothing is confirmed past a failed hand-off. */
+class RecordingSink implements ChangeSink {
+  readonly name = 'recorder';
+  txs: CommittedTransaction[] = [];
+  failNext = 0;
+  async write(client: pg.Client, txs: readonly CommittedTransaction[]): Promise<void> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('sink refused the batch');
+    }
+    // Proves the sink writes in the hand-off transaction.
+    await client.query('SELECT 1');
+    this.txs.push(...txs);
+  }
+  events() {
+    return this.txs.flatMap((t) => t.events);
+  }
+}
+
+let sink: RecordingSink;
+let capture: ChangeCapture;
+const logs: string[] = [];
+
+function newCapture(slot = SLOT): ChangeCapture {
+  return new ChangeCapture({
+    slot,
+    publication: 'helios_test_pub',
+    schemas: ['public'],
+    control: () => ({ target: { host: testPg.host, port: testPg.port, sslmode: 'disable' }, user: testPg.user, password: testPg.password, database: fx.db.name }),
+    sinks: [sink],
+    log: (level, msg, fields) => logs.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`),
+    slotPollMs: 200,
+  });
+}
+
+async function until<T>(what: string, f: () => T | undefined | false, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; log:\n${logs.slice(-10).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function slotConfirmed(slot = SLOT): Promise<bigint> {
+  const { rows } = await fx.client.query('SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+  return parseLsn(rows[0].l);
+}
+
+async function checkpoint(slot = SLOT): Promise<bigint> {
+  const { rows } = await fx.client.query('SELECT checkpoint_lsn::text AS l FROM helios.cdc_slots WHERE slot_name = $1', [slot]);
+  return parseLsn(rows[0].l);
+}
+
+beforeAll(async () => {
+  await migrate(fx.client);
+  await fx.client.query(`CREATE TABLE accounts (id bigint PRIMARY KEY, name text, balance numeric(12,2), big bigint, ratio float8, flag boolean,
+    seen timestamptz, doc jsonb, tags text[], body text)`);
+  await fx.client.query('CREATE TABLE full_rows (id int PRIMARY KEY, v text)');
+  await fx.client.query('ALTER TABLE full_rows REPLICA IDENTITY FULL');
+  // Out of line and uncompressed above ~2 kB, so an UPDATE that leaves it alone sends pgoutput's 'u'.
+  await fx.client.query('ALTER TABLE accounts ALTER COLUMN body SET STORAGE EXTERNAL');
+  // Small, so a transaction of a few MB is larger than the walsender may keep in memory (it spills to disk).
+  await fx.client.query(`ALTER DATABASE "${fx.db.name}" SET logical_decoding_work_mem = '64kB'`);
+  sink = new RecordingSink();
+  capture = newCapture();
+  capture.start();
+  await until('streaming', () => capture.state === 'streaming');
+});
+
+afterAll(async () => {
+  await capture?.stop();
+  await fx.client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()').catch(() => {});
+});
+
+describe('change capture', () => {
+  it('delivers committed transactions whole, in commit order, with stable ids and exact values', async () => {
+    await fx.client.query('BEGIN');
+    await fx.client.query(`INSERT INTO accounts (id, name, balance, big, ratio, flag, seen, doc, tags)
+      VALUES (1, 'ann', 12.50, 9007199254740993, 0.25, true, '2026-01-02 03:04:05.123456+00', '{"plan": "pro", "n": [1, 2]}', '{a,b}')`);
+    await fx.client.query("UPDATE accounts SET name = 'anne' WHERE id = 1");
+    await fx.client.query('COMMIT');
+    await fx.client.query('DELETE FROM accounts WHERE id = 1');
+    // A rolled-back transaction is never seen.
+    await fx.client.query('BEGIN');
+    await fx.client.query("INSERT INTO accounts (id, name) VALUES (2, 'ghost')");
+    await fx.client.query('ROLLBACK');
+    const txs = await until('two transactions', () => sink.txs.length >= 2 && sink.txs);
+    expect(txs.map((t) => t.events.map((e) => e.op))).toEqual([['insert', 'update'], ['delete']]);
+    const [ins, upd] = txs[0]!.events;
+    expect(ins).toMatchObject({
+      id: `${txs[0]!.commitLsn}:0`,
+      table: 'public.accounts',
+      index: 0,
+      count: 2,
+      key: { id: 1 },
+      old: null,
+      unchanged: [],
+      new: { id: 1, name: 'ann', balance: '12.50', big: '9007199254740993', ratio: 0.25, flag: true, seen: '2026-01-02 03:04:05.123456+00', doc: { plan: 'pro', n: [1, 2] }, tags: '{a,b}', body: null },
+    });
+    expect(upd).toMatchObject({ id: `${txs[0]!.commitLsn}:1`, op: 'update', key: { id: 1 }, new: { name: 'anne' } });
+    expect(ins!.xid).toBe(upd!.xid);
+    expect(ins!.commitTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    const del = txs[1]!.events[0]!;
+    // Default replica identity: the old row is the key.
+    expect(del).toMatchObject({ op: 'delete', new: null, key: { id: 1 }, old: { id: 1 } });
+    expect(parseLsn(txs[1]!.commitLsn)).toBeGreaterThan(parseLsn(txs[0]!.commitLsn));
+    // Durably handed off: the checkpoint is at least the last commit's end, and the slot never ahead of it.
+    expect(await checkpoint()).toBeGreaterThanOrEqual(parseLsn(txs[1]!.commitEndLsn));
+    expect(await slotConfirmed()).toBeLessThanOrEqual(await checkpoint());
+  });
+
+  it('marks an unchanged TOASTed value instead of sending null, and sends full old rows with REPLICA IDENTITY FULL', async () => {
+    const big = 'x'.repeat(20_000) + Math.random();
+    await fx.client.query('INSERT INTO accounts (id, name, body) VALUES (10, $1, $2)', ['toast', big]);
+    await fx.client.query("UPDATE accounts SET name = 'toasty' WHERE id = 10");
+    await fx.client.query("INSERT INTO full_rows VALUES (1, 'one')");
+    await fx.client.query("UPDATE full_rows SET v = 'uno' WHERE id = 1");
+    const events = await until('toast update', () => {
+      const e = sink.events();
+      return e.some((x) => x.table === 'public.full_rows' && x.op === 'update') && e;
+    });
+    const upd = events.find((e) => e.table === 'public.accounts' && e.op === 'update' && e.key.id === 10)!;
+    expect(upd.new!.body).toEqual(UNCHANGED_TOAST);
+    expect(upd.unchanged).toEqual(['body']);
+    expect(upd.new!.name).toBe('toasty');
+    const insert = events.find((e) => e.op === 'insert' && e.key.id === 10)!;
+    expect(insert.new!.body).toBe(big);
+    const full = events.find((e) => e.table === 'public.full_rows' && e.op === 'update')!;
+    expect(full.old).toEqual({ id: 1, v: 'one' });
+    expect(full.new).toEqual({ id: 1, v: 'uno' });
+  });
+
+  it('follows ADD, RENAME and DROP COLUMN mid-stream, and TRUNCATE', async () => {
+    await fx.client.query('CREATE TABLE evolving (id int PRIMARY KEY, a text)');
+    await fx.client.query("INSERT INTO evolving VALUES (1, 'a1')");
+    await fx.client.query('ALTER TABLE evolving ADD COLUMN b int DEFAULT 7');
+    await fx.client.query("INSERT INTO evolving VALUES (2, 'a2', 8)");
+    await fx.client.query('ALTER TABLE evolving RENAME COLUMN a TO title');
+    await fx.client.query("UPDATE evolving SET title = 't1' WHERE id = 1");
+    await fx.client.query('ALTER TABLE evolving DROP COLUMN b');
+    await fx.client.query("INSERT INTO evolving VALUES (3, 't3')");
+    await fx.client.query('TRUNCATE evolving');
+    const events = await until('evolving events', () => {
+      const e = sink.events().filter((x) => x.table === 'public.evolving');
+      return e.some((x) => x.op === 'truncate') && e;
+    });
+    expect(events.map((e) => [e.op, e.new])).toEqual([
+      ['insert', { id: 1, a: 'a1' }],
+      ['insert', { id: 2, a: 'a2', b: 8 }],
+      ['update', { id: 1, title: 't1', b: 7 }],
+      ['insert', { id: 3, title: 't3' }],
+      ['truncate', null],
+    ]);
+  });
+
+  it('receives a transaction larger than logical_decoding_work_mem whole', async () => {
+    // The database's own setting (64 kB, see beforeAll) applies to the walsender serving this database.
+    const rowsNeeded = 2000;
+    const before = sink.txs.length;
+    await fx.client.query(`INSERT INTO accounts (id, name, body) SELECT 100000 + g, 'bulk', repeat('b', 1000) FROM generate_series(1, $1) g`, [rowsNeeded]);
+    const tx = await until('bulk transaction', () => sink.txs.slice(before).find((t) => t.events.length === rowsNeeded), 60_000);
+    expect(tx.events.every((e, i) => e.index === i && e.count === rowsNeeded && e.id === `${tx.commitLsn}:${i}`)).toBe(true);
+  });
+
+  it('resumes after a restart from the checkpoint: nothing lost, nothing handed off twice', async () => {
+    await capture.stop();
+    const seen = new Set(sink.events().map((e) => e.id));
+    // Written while capture is down.
+    await fx.client.query("INSERT INTO accounts (id, name) SELECT 200 + g, 'offline' FROM generate_series(1, 50) g");
+    capture = newCapture();
+    capture.start();
+    const offline = await until('offline rows', () => {
+      const e = sink.events().filter((x) => x.new?.name === 'offline');
+      return e.length >= 50 && e;
+    });
+    expect(offline).toHaveLength(50);
+    const ids = sink.events().map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...seen].every((id) => ids.includes(id))).toBe(true);
+  });
+
+  it('never confirms past a failed hand-off, and receives it again', async () => {
+    sink.failNext = 1;
+    const cp = await checkpoint();
+    await fx.client.query("INSERT INTO accounts (id, name) VALUES (300, 'retry me')");
+    const e = await until('redelivered row', () => sink.events().find((x) => x.new?.name === 'retry me'));
+    expect(e.op).toBe('insert');
+    expect(await checkpoint()).toBeGreaterThan(cp);
+    expect(await slotConfirmed()).toBeLessThanOrEqual(await checkpoint());
+    expect(logs.some((l) => l.includes('hand-off failed'))).toBe(true);
+  });
+
+  it('moves the checkpoint on keepalives while idle, so WAL is not retained', async () => {
+    const cp = await checkpoint();
+    // Changes outside the publication still advance the server's position.
+    await fx.client.query('CREATE TABLE helios.scratch_wal AS SELECT g FROM generate_series(1, 1000) g');
+    await fx.client.query('DROP TABLE helios.scratch_wal');
+    const end = Date.now() + 20_000;
+    while ((await checkpoint()) <= cp && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    expect(await checkpoint()).toBeGreaterThan(cp);
+    expect(await slotConfirmed()).toBe(await checkpoint());
+  });
+
+  it('raises an alarm and stops, without recreating it, when a slot it consumed is gone', async () => {
+    const slot = `${SLOT}_lost`;
+    const other = newCapture(slot);
+    other.start();
+    await until('second capture streaming', () => other.state === 'streaming');
+    await other.stop();
+    await fx.client.query('SELECT pg_drop_replication_slot($1)', [slot]);
+    const again = newCapture(slot);
+    again.start();
+    await until('alarm', () => again.state === 'alarm');
+    expect(again.status().alarm).toMatch(/replication slot ".*_lost" is gone, but HeliosDB had consumed it up to/);
+    const { rows } = await fx.client.query('SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+    expect(rows[0].n).toBe(0);
+    await again.stop();
+    // helios.cdc_reset acknowledges the gap: the next start creates the slot again.
+    await fx.client.query('SELECT helios.cdc_reset($1)', [slot]);
+    const fresh = newCapture(slot);
+    fresh.start();
+    await until('fresh streaming', () => fresh.state === 'streaming');
+    await fresh.stop();
+    await fx.client.query('SELECT pg_drop_replication_slot($1)', [slot]);
+  });
+});
