@@ -3,20 +3,28 @@
 
 import type { CostEngine } from '../src/cost/index.ts';
 import type { Observability } from '../src/observability/index.ts';
+import type { WebhookService } from '../src/webhooks/service.ts';
 import type { InterceptResult, Plugin, PluginContext, ProxyView, QueryInfo } from './contract.ts';
 import { Decisions } from './contract.ts';
 import { ADVICE_COLUMNS, adviceRows } from '../src/cost/advisor/report.ts';
+import { cdcStatus, webhookStatuses } from '../src/api/webhook-status.ts';
 
-type Show = (proxy: ProxyView, obs: Observability, cost: CostEngine | undefined) => InterceptResult | Promise<InterceptResult>;
+type Show = (proxy: ProxyView, obs: Observability, cost: CostEngine | undefined, webhooks: WebhookService | undefined) => InterceptResult | Promise<InterceptResult>;
 
 /** Dollars as exact decimal text (psql shows them as they are; rounding is the reader's choice). */
 const usd = (v: number): string => v.toFixed(6);
 
-class CostEngineMissing extends Error {}
+/** A SHOW whose engine this sidecar does not run: refused with 55000 (object not in prerequisite state). */
+class EngineMissing extends Error {}
 
 function needCost(cost: CostEngine | undefined): CostEngine {
-  if (!cost) throw new CostEngineMissing('the cost engine is not running (start with --plugins all or a list including cost)');
+  if (!cost) throw new EngineMissing('the cost engine is not running (start with --plugins all or a list including cost)');
   return cost;
+}
+
+function needWebhooks(webhooks: WebhookService | undefined): WebhookService {
+  if (!webhooks) throw new EngineMissing('webhooks are not running in this sidecar (no control connection to the database)');
+  return webhooks;
 }
 
 const SHOWS: Record<string, Show> = {
@@ -65,6 +73,19 @@ const SHOWS: Record<string, Show> = {
   }),
   // Runs the advisor (or joins the run under way): the client waits for it.
   advice: (_p, _o, c) => needCost(c).advisor.run().then((a) => ({ columns: [...ADVICE_COLUMNS], rows: adviceRows(a) })),
+  webhooks: async (_p, _o, _c, w) => ({
+    columns: ['name', 'url', 'state', 'state_reason', 'pending', 'dead_letters', 'delivered', 'failed', 'dead', 'lag_p99_ms', 'last_status', 'last_error', 'circuit'],
+    rows: (await webhookStatuses(needWebhooks(w))).map((h) => [
+      h.name, h.url, h.state, h.stateReason, h.queue.pending, h.queue.deadLetters, h.delivered, h.failed, h.dead, h.lagMs?.p99 ?? null, h.lastStatus, h.lastError, h.circuit,
+    ]),
+  }),
+  cdc: async (_p, _o, _c, w) => {
+    const s = await cdcStatus(needWebhooks(w));
+    return {
+      columns: ['slot', 'publication', 'state', 'checkpoint_lsn', 'transactions', 'events', 'pending_events', 'slot_lag_bytes', 'retained_bytes', 'wal_status', 'alarm', 'last_error'],
+      rows: [[s.slot, s.publication, s.state, s.checkpointLsn, s.transactions, s.events, s.pendingEvents, s.slotState?.lagBytes ?? null, s.slotState?.retainedBytes ?? null, s.slotState?.walStatus ?? null, s.alarm, s.lastError]],
+    };
+  },
   anomalies: (_p, obs) => ({
     columns: ['id', 'incident', 'state', 'severity', 'metric', 'expected', 'actual', 'peak', 'unit', 'score', 'cause', 'evidence', 'fingerprint', 'database', 'opened_at', 'closed_at'],
     rows: obs.anomalies.list({ limit: 100 }).map((a) => [
@@ -77,7 +98,7 @@ const SHOWS: Record<string, Show> = {
 /** `SHOW helios.<name>` in the statement's comment-free, normalized text. */
 const SHOW_HELIOS = /^\s*show\s+helios\.([a-z_][a-z0-9_]*)\s*$/i;
 
-export function createAdminConsole(deps: { observability: Observability; cost?: CostEngine }): Plugin {
+export function createAdminConsole(deps: { observability: Observability; cost?: CostEngine; webhooks?: WebhookService }): Plugin {
   const obs = deps.observability;
   let proxy: ProxyView | null = null;
   return {
@@ -94,11 +115,13 @@ export function createAdminConsole(deps: { observability: Observability; cost?: 
         return Decisions.deny('42704', `unrecognized HeliosDB command "helios.${m[1]}"`, `available: ${Object.keys(SHOWS).map((n) => `helios.${n}`).join(', ')}`);
       }
       try {
-        const result = show(proxy, obs, deps.cost);
-        if (result instanceof Promise) return result.then(Decisions.intercept, (err: Error) => Decisions.deny('XX000', `helios.${m[1]}: ${err.message}`));
+        const result = show(proxy, obs, deps.cost, deps.webhooks);
+        if (result instanceof Promise) {
+          return result.then(Decisions.intercept, (err: Error) => Decisions.deny(err instanceof EngineMissing ? '55000' : 'XX000', err instanceof EngineMissing ? err.message : `helios.${m[1]}: ${err.message}`));
+        }
         return Decisions.intercept(result);
       } catch (err) {
-        if (err instanceof CostEngineMissing) return Decisions.deny('55000', err.message);
+        if (err instanceof EngineMissing) return Decisions.deny('55000', err.message);
         throw err;
       }
     },

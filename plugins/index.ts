@@ -1,6 +1,7 @@
 // Built-in plugin registry: resolves --plugins (all | none | comma list) to plugin instances.
 import type { CostEngine } from '../src/cost/index.ts';
 import type { Observability } from '../src/observability/index.ts';
+import type { WebhookService } from '../src/webhooks/service.ts';
 import type { Plugin } from './contract.ts';
 import { createAdminConsole } from './admin-console.ts';
 import { createBudgetPlugin } from './budget.ts';
@@ -8,12 +9,15 @@ import { createCostPlugin } from './cost.ts';
 import { createMetricsPlugin } from './metrics.ts';
 import { createQueryCounter } from './query-counter.ts';
 import { createTracingPlugin } from './tracing.ts';
+import { createWebhooksPlugin } from './webhooks.ts';
 
 /** What the sidecar hands the built-in plugins: long-lived state that outlives a reload. */
 export interface PluginDeps {
   readonly observability: Observability;
   /** Absent when the sidecar runs without the cost engine (the cost and budget plugins then refuse to load). */
   readonly cost?: CostEngine;
+  /** Absent when the sidecar has no control connection (the webhooks plugin then refuses to load). */
+  readonly webhooks?: WebhookService;
 }
 
 function costEngine(d: PluginDeps, plugin: string): CostEngine {
@@ -29,7 +33,18 @@ const BUILTINS: Record<string, (deps: PluginDeps) => Plugin> = {
   cost: (d) => createCostPlugin(costEngine(d, 'cost')),
   // After cost: it judges the estimate cost made for the statement.
   budget: (d) => createBudgetPlugin(costEngine(d, 'budget')),
+  webhooks: (d) => {
+    if (!d.webhooks) throw new Error('plugin webhooks needs the webhook service, which is not running');
+    return createWebhooksPlugin(d.webhooks);
+  },
 };
+
+/** Plugins 'all' leaves out when their engine is missing. */
+function available(d: PluginDeps, name: string): boolean {
+  if (name === 'cost' || name === 'budget') return d.cost !== undefined;
+  if (name === 'webhooks') return d.webhooks !== undefined;
+  return true;
+}
 
 export const PLUGIN_NAMES: readonly string[] = Object.keys(BUILTINS);
 
@@ -49,7 +64,7 @@ export function parsePluginSpec(value: string): PluginSpec {
 }
 
 export function createPlugins(spec: PluginSpec, deps: PluginDeps): Plugin[] {
-  const names = spec === 'all' ? PLUGIN_NAMES.filter((n) => deps.cost || (n !== 'cost' && n !== 'budget')) : spec === 'none' ? [] : spec;
+  const names = spec === 'all' ? PLUGIN_NAMES.filter((n) => available(deps, n)) : spec === 'none' ? [] : spec;
   // Budget judges what cost estimated for the statement, so it runs after cost whatever the list order.
   const ordered = names.includes('budget') && names.indexOf('budget') < names.indexOf('cost') ? [...names.filter((n) => n !== 'budget'), 'budget'] : names;
   return ordered.map((n) => BUILTINS[n]!(deps));

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,6 +111,20 @@ describe('helios CLI: usage', () => {
     expect(up.stdout).toContain('env HELIOS_LISTEN, file key "listen"');
   });
 
+  it('--help lists the webhook and cdc commands; webhook --help and proxy --help their options', async () => {
+    const help = (await run(['--help'])).stdout;
+    expect(help).toMatch(/helios webhook list\|create\|show\|pause\|resume\|delete\|rotate\|replay\|replay-dead\|backfill\|deliveries/);
+    expect(help).toMatch(/helios cdc\s+change-capture status/);
+    const webhook = await run(['webhook', '--help']);
+    expect(webhook.code).toBe(0);
+    expect(webhook.stdout).toContain('helios webhook create NAME URL [--table T]...');
+    expect(webhook.stdout).toContain('helios webhook backfill NAME TABLE [--wait]');
+    const proxy = (await run(['proxy', '--help'])).stdout;
+    expect(proxy).toContain('--webhook-retry LIST');
+    expect(proxy).toContain('env HELIOS_WEBHOOK_RETRY, file key "webhookRetry"');
+    expect(proxy).toMatch(/--cdc on\|off .*\(default on\)/);
+  });
+
   it.each([
     [['frob'], 'helios: unknown command "frob"'],
     [['proxy', '--bogus'], "helios: Unknown option '--bogus'"],
@@ -196,6 +212,66 @@ describe('helios proxy', () => {
       h.child.kill('SIGTERM');
       expect(await h.exited).toBe(0);
     } finally {
+      await db.drop();
+    }
+  });
+
+  it('creates, lists, shows, pauses, backfills and deletes webhooks with helios webhook, and reports capture with helios cdc', async () => {
+    const db = await freshDatabase('cli_webhook');
+    const bodies: string[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => {
+        if (req.method === 'POST') bodies.push(body);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    try {
+      const setup = new pg.Client({ connectionString: db.url });
+      await setup.connect();
+      await setup.query('CREATE TABLE items (id int PRIMARY KEY, name text)');
+      await setup.query("INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 30) g");
+      await setup.end();
+      // Capture off: no replication slot to clean up; backfills and deliveries work without it.
+      const h = helios(['proxy', '--upstream', db.url, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--cdc', 'off', '--webhook-poll', '50ms']);
+      const http = new URL(field(await h.banner, 'http')).host;
+      await until('the control schema', async () => ((await readyz(`http://${http}`)).body.checks.controlSchema === 'ok' ? true : undefined));
+
+      const created = await run(['webhook', 'create', 'items-hook', hookUrl, '--table', 'items', '--op', 'insert,read', '--condition', 'new.id > 10', '--http', http]);
+      expect(created.stderr).toBe('');
+      expect(created.stdout).toMatch(/^created webhook items-hook\nsigning secret: whsec_\S+\n/);
+      const bad = await run(['webhook', 'create', 'bad', hookUrl, '--condition', 'new.id >', '--http', http]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/^helios: POST \/api\/v1\/webhooks: invalid condition: /);
+
+      const list = await run(['webhook', 'list', '--http', http]);
+      expect(list.stdout).toMatch(/^name\s+state\s+url/);
+      expect(list.stdout).toMatch(new RegExp(`^items-hook\\s+active\\s+${hookUrl}\\s+public\\.items\\s+insert,read\\s+0\\s+0`, 'm'));
+      expect((await run(['webhook', 'show', 'items-hook', '--http', http])).stdout).toContain('condition: new.id > 10\n');
+
+      const backfill = await run(['webhook', 'backfill', 'items-hook', 'items', '--wait', '--http', http]);
+      expect(backfill.stderr).toBe('');
+      expect(backfill.stdout).toMatch(/^backfill \d+ of items queued for items-hook\n/);
+      expect(backfill.stdout).toMatch(/backfill \d+ of public\.items for items-hook: 30\/30 rows \(100\.0%\), done\n$/);
+      await until('the deliveries', async () => (bodies.length === 20 ? true : undefined));
+      const deliveries = await run(['webhook', 'deliveries', 'items-hook', '--state', 'delivered', '--http', http]);
+      expect(deliveries.stdout.trim().split('\n')).toHaveLength(22);
+
+      expect((await run(['webhook', 'pause', 'items-hook', '--http', http])).stdout).toBe('webhook items-hook is paused\n');
+      const cdc = await run(['cdc', '--http', http]);
+      expect(cdc.stdout).toContain('state: off\n');
+      expect(cdc.stdout).toContain('slot: helios_cdc\n');
+      expect((await run(['webhook', 'delete', 'items-hook', '--http', http])).stdout).toBe('deleted webhook items-hook\n');
+      const gone = await run(['webhook', 'show', 'items-hook', '--http', http]);
+      expect(gone.code).toBe(2);
+      expect(gone.stderr).toMatch(/webhook "items-hook" does not exist/);
+
+      h.child.kill('SIGTERM');
+      expect(await h.exited).toBe(0);
+    } finally {
+      await new Promise<void>((r) => receiver.close(() => r()));
       await db.drop();
     }
   });

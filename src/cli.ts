@@ -4,7 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Plugin } from '../plugins/contract.ts';
 import { createPlugins, type PluginDeps, type PluginSpec } from '../plugins/index.ts';
 import type { ProxyHandle, UpstreamTarget } from '../proxy/options.ts';
-import { buildProxyOptions, CONFIG_FILE_ENV, CONFIG_KEYS, loadConfig, type ConfigKey, type ConfigSources, type HeliosConfig } from './config.ts';
+import { buildProxyOptions, CONFIG_FILE_ENV, CONFIG_KEYS, loadConfig, webhookServiceSettings, type ConfigKey, type ConfigSources, type HeliosConfig } from './config.ts';
 import { connectControl, type ControlTarget } from './control-client.ts';
 import { migrate } from './control-schema.ts';
 import type { EmbeddedPostgres } from './embedded.ts';
@@ -18,6 +18,7 @@ import { DEFAULT_OBSERVABILITY_OPTIONS, Observability } from './observability/in
 import { CostEngine, DEFAULT_COST_OPTIONS } from './cost/index.ts';
 import { createReadiness } from './readiness.ts';
 import { planReload } from './reload.ts';
+import type { WebhookService } from './webhooks/service.ts';
 
 type Mode = 'up' | 'proxy';
 
@@ -41,6 +42,15 @@ const DESCRIPTIONS: Record<ConfigKey, string> = {
   rateCard: 'prices: aurora-standard, neon, bigquery, or a JSON rate card file',
   costTenant: 'who pays for a statement, first match of: tag (sqlcommenter tenant), application_name, role, database',
   costStatementLimit: 'refuse any statement estimated above this many dollars (off by default)',
+  cdc: 'capture changes for webhooks: on or off (off: webhooks can be defined, this sidecar captures nothing)',
+  cdcSlot: 'logical replication slot change capture reads',
+  cdcPublication: 'publication the slot decodes (created when absent)',
+  cdcSchemas: 'comma list of schemas a publication HeliosDB creates covers',
+  webhookLanes: 'concurrent delivery loops in this sidecar',
+  webhookTimeout: 'how long a webhook request may take (500ms, 15s, ...)',
+  webhookLease: 'how long a claimed outbox row stays with one worker; longer than --webhook-timeout',
+  webhookRetry: 'comma list of delays before attempt 2, 3, ... (the last one repeats)',
+  webhookPoll: 'longest idle wait between outbox claims',
 };
 
 const METAVARS: Record<ConfigKey, string> = {
@@ -48,13 +58,17 @@ const METAVARS: Record<ConfigKey, string> = {
   tlsCert: 'FILE', tlsKey: 'FILE', drainTimeout: 'SECONDS', maxMessageBytes: 'BYTES', logLevel: 'LEVEL',
   slowQueryMs: 'MS', traceQueryText: 'MODE', traceLimit: 'N', planThresholdMs: 'MS|off',
   rateCard: 'NAME|FILE', costTenant: 'LIST', costStatementLimit: 'USD|off',
+  cdc: 'on|off', cdcSlot: 'NAME', cdcPublication: 'NAME', cdcSchemas: 'LIST',
+  webhookLanes: 'N', webhookTimeout: 'DURATION', webhookLease: 'DURATION', webhookRetry: 'LIST', webhookPoll: 'DURATION',
 };
 
 const OBSERVABILITY_KEYS: ConfigKey[] = ['slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs', 'rateCard', 'costTenant', 'costStatementLimit'];
 
+const WEBHOOK_KEYS: ConfigKey[] = ['cdc', 'cdcSlot', 'cdcPublication', 'cdcSchemas', 'webhookLanes', 'webhookTimeout', 'webhookLease', 'webhookRetry', 'webhookPoll'];
+
 const COMMAND_KEYS: Record<Mode, ConfigKey[]> = {
-  up: ['data', 'listen', 'http', 'plugins', 'tlsCert', 'tlsKey', 'drainTimeout', 'maxMessageBytes', 'logLevel', ...OBSERVABILITY_KEYS],
-  proxy: ['upstream', 'listen', 'http', 'plugins', 'tlsCert', 'tlsKey', 'drainTimeout', 'maxMessageBytes', 'logLevel', ...OBSERVABILITY_KEYS],
+  up: ['data', 'listen', 'http', 'plugins', 'tlsCert', 'tlsKey', 'drainTimeout', 'maxMessageBytes', 'logLevel', ...OBSERVABILITY_KEYS, ...WEBHOOK_KEYS],
+  proxy: ['upstream', 'listen', 'http', 'plugins', 'tlsCert', 'tlsKey', 'drainTimeout', 'maxMessageBytes', 'logLevel', ...OBSERVABILITY_KEYS, ...WEBHOOK_KEYS],
 };
 
 const SUMMARY: Record<Mode, string> = {
@@ -70,6 +84,9 @@ Usage:
   helios proxy --upstream URL [options]  ${SUMMARY.proxy}
   helios budget set|list|remove ...        per-tenant budgets on a running HeliosDB (helios budget --help)
   helios cost [tenants|queries|forecast|advice]  spend, forecasts and optimization advice
+  helios webhook list|create|show|pause|resume|delete|rotate|replay|replay-dead|backfill|deliveries ...
+                                         CDC webhooks on a running HeliosDB (helios webhook --help)
+  helios cdc                             change-capture status: slot, lag, wal_status, alarm
   helios --version
   helios COMMAND --help                  options of a command
 `;
@@ -160,10 +177,12 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
   let upstream: UpstreamTarget;
   let observability: Observability | undefined;
   let cost: CostEngine | undefined;
+  let webhooks: WebhookService | undefined;
+  let webhooksStarted = false;
   let upstreamAddress = { host: '', port: 0 };
   /** HeliosDB's own login to the upstream: migrations, and diagnostics such as EXPLAIN and pg_locks. */
   let control: ControlTarget | undefined;
-  const buildPlugins = (spec: PluginSpec) => createPlugins(spec, { observability: observability!, cost } satisfies PluginDeps);
+  const buildPlugins = (spec: PluginSpec) => createPlugins(spec, { observability: observability!, cost, webhooks } satisfies PluginDeps);
   let schemaStatus = 'pending';
   let stopping = false;
 
@@ -171,6 +190,8 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
   const shutdown = async (drainMs: number) => {
     if (proxy) await (drainMs > 0 ? proxy.drain(drainMs) : proxy.close());
     await http?.close();
+    // Before PostgreSQL stops: capture confirms its slot and workers settle what they delivered.
+    await webhooks?.close();
     await cost?.close();
     await observability?.close();
     await pg?.stop();
@@ -196,6 +217,14 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
     );
   };
 
+  // Webhooks need the helios schema: started once it is migrated; a later migration (a new upstream) rereads the definitions.
+  const startWebhooks = async () => {
+    if (!webhooks || stopping) return;
+    if (webhooksStarted) return void webhooks.reload().catch(() => {});
+    webhooksStarted = true;
+    await webhooks.start();
+  };
+
   // A reload may start a new attempt while one runs; only the latest reports.
   let migrationRun = 0;
   const migrateUpstream = (conn: ControlTarget) => {
@@ -206,6 +235,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
         if (run !== migrationRun) return;
         schemaStatus = 'ok';
         void cost?.reloadBudgets();
+        void startWebhooks();
       },
       (err: Error) => {
         if (run !== migrationRun) return;
@@ -294,6 +324,13 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
     // Our own cluster has the schema already: read spend and budgets before the first client.
     if (mode === 'up') await cost.start();
     else void cost.start();
+    if (control) {
+      // Loaded here, not at the top: commands that never serve (budget, webhook, --help) skip capture and delivery code.
+      const { WebhookService } = await import('./webhooks/service.ts');
+      webhooks = new WebhookService({ control: () => control, registry: metrics.registry, log: (level, msg, fields) => log.log(level, msg, fields), ...webhookServiceSettings(config) });
+      // Our own cluster has the schema already; `proxy` starts them once the upstream is migrated.
+      if (mode === 'up') await startWebhooks();
+    }
     plugins = buildPlugins(config.plugins);
     const { startProxy } = await import('../proxy/server.ts');
     const proxyOptions = buildProxyOptions(config, {
@@ -311,7 +348,15 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
       upstream: () => upstream,
       controlSchema: () => schemaStatus,
     });
-    http = await startHttpServer({ host: config.http.host, port: config.http.port, registry: metrics.registry, readiness, log, api: { ...observabilityRoutes(() => observability), ...costRoutes(() => cost) } });
+    const { webhookRoutes } = await import('./api/webhooks.ts');
+    http = await startHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      registry: metrics.registry,
+      readiness,
+      log,
+      api: { ...observabilityRoutes(() => observability), ...costRoutes(() => cost), ...webhookRoutes(() => webhooks) },
+    });
 
     if (mode === 'proxy') migrateUpstream(config.upstream!);
 
@@ -360,6 +405,13 @@ export async function main(argv: string[]): Promise<void> {
       case 'cost': {
         const { costCommand } = await import('./cost-cli.ts');
         await costCommand(command, rest);
+        return;
+      }
+      case 'webhook':
+      case 'webhooks':
+      case 'cdc': {
+        const { webhookCommand } = await import('./webhooks-cli.ts');
+        await webhookCommand(command === 'cdc' ? 'cdc' : 'webhook', rest);
         return;
       }
       default:

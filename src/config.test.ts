@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildProxyOptions, diffConfig, loadConfig, type ConfigSources } from './config.ts';
+import { buildProxyOptions, diffConfig, loadConfig, parseDurationMs, webhookServiceSettings, type ConfigSources } from './config.ts';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -108,6 +108,43 @@ describe('loadConfig validation', () => {
 
   it('validates the upstream URL', () => {
     fails({ flags: { upstream: 'mysql://db/x' } }).toThrow('must start with postgresql:// or postgres://');
+  });
+});
+
+describe('CDC and webhook settings', () => {
+  it('defaults to capture on, slot and publication helios_cdc over public, and the Svix retry schedule', () => {
+    const c = load({ cwd: dirWith() });
+    expect(c.cdc).toEqual({ enabled: true, slot: 'helios_cdc', publication: 'helios_cdc', schemas: ['public'] });
+    expect(c.webhooks).toEqual({ lanes: 4, timeoutMs: 15_000, leaseMs: 30_000, retryDelaysMs: [5000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000], pollMs: 500 });
+  });
+
+  it('reads flags, variables and file values (lists as arrays too) and maps them onto the service settings', () => {
+    const cwd = dirWith({ 'helios.json': JSON.stringify({ cdc: false, cdcSchemas: ['public', 'sales'], webhookRetry: ['50ms', 100] }) });
+    const c = load({ cwd, flags: { cdcSlot: 'my_slot', webhookTimeout: '500ms' }, env: { HELIOS_WEBHOOK_LEASE: '2s', HELIOS_WEBHOOK_LANES: '2', HELIOS_WEBHOOK_POLL: '25' } });
+    expect(c.cdc).toEqual({ enabled: false, slot: 'my_slot', publication: 'helios_cdc', schemas: ['public', 'sales'] });
+    const s = webhookServiceSettings(c);
+    expect(s.cdc).toEqual(c.cdc);
+    expect(s.delivery).toMatchObject({ lanes: 2, timeoutMs: 500, leaseSeconds: 2, pollMs: 25 });
+    expect(s.delivery.retry!.delaysMs).toEqual([50, 100]);
+  });
+
+  it('parses durations with or without a unit (a bare number is milliseconds)', () => {
+    expect(['500ms', '15s', '1.5m', '2h', '1d', '250'].map(parseDurationMs)).toEqual([500, 15_000, 90_000, 7_200_000, 86_400_000, 250]);
+    expect(parseDurationMs('soon')).toBeUndefined();
+  });
+
+  it('refuses bad values, naming the setting and the reason', () => {
+    const cwd = dirWith();
+    const fails = (sources: ConfigSources) => expect(() => load({ cwd, ...sources }));
+    fails({ flags: { cdc: 'maybe' } }).toThrow('--cdc: invalid value "maybe": expected on or off');
+    fails({ flags: { cdcSlot: 'My-Slot' } }).toThrow(/--cdc-slot: invalid value "My-Slot": expected lower-case letters/);
+    fails({ env: { HELIOS_CDC_SCHEMAS: 'public,helios' } }).toThrow(/HELIOS_CDC_SCHEMAS: .*helios schema cannot be captured/);
+    fails({ flags: { webhookTimeout: 'fast' } }).toThrow(/--webhook-timeout: invalid value "fast": expected a duration/);
+    fails({ flags: { webhookTimeout: '30s' } }).toThrow(/--webhook-timeout: invalid value "30s": must be shorter than the webhook lease \(30s, --webhook-lease\)/);
+    fails({ flags: { webhookTimeout: '10s', webhookLease: '10s' } }).toThrow(/--webhook-lease: invalid value "10s": must be longer than the webhook timeout \(10s\)/);
+    fails({ flags: { webhookRetry: '5s,,1m' } }).toThrow(/--webhook-retry: invalid value "5s,,1m": expected a comma list of delays/);
+    fails({ flags: { webhookLanes: '0' } }).toThrow('--webhook-lanes: invalid value "0": expected an integer >= 1');
+    expect(() => load({ cwd: dirWith({ 'helios.json': '{"cdc": ["on"]}' }) })).toThrow(/"cdc" must be a string or boolean/);
   });
 });
 

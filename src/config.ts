@@ -10,6 +10,8 @@ import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { parseUpstreamUrl, type UpstreamConnection } from './upstream-url.ts';
 import { DEFAULT_RATE_CARD, RATE_CARD_PRESETS, loadRateCard } from './cost/rate-card.ts';
 import { DEFAULT_TENANT_SOURCES, parseTenantSources, type TenantSource } from './cost/tenant.ts';
+import type { CdcSettings, DeliverySettings } from './webhooks/service.ts';
+import { retryPolicy } from './webhooks/retry-schedule.ts';
 
 interface KeySpec {
   flag: string;
@@ -37,6 +39,15 @@ export const CONFIG_KEYS = {
   rateCard: { flag: 'rate-card', env: 'HELIOS_RATE_CARD', default: DEFAULT_RATE_CARD },
   costTenant: { flag: 'cost-tenant', env: 'HELIOS_COST_TENANT', default: DEFAULT_TENANT_SOURCES.join(',') },
   costStatementLimit: { flag: 'cost-statement-limit', env: 'HELIOS_COST_STATEMENT_LIMIT' },
+  cdc: { flag: 'cdc', env: 'HELIOS_CDC', default: 'on' },
+  cdcSlot: { flag: 'cdc-slot', env: 'HELIOS_CDC_SLOT', default: 'helios_cdc' },
+  cdcPublication: { flag: 'cdc-publication', env: 'HELIOS_CDC_PUBLICATION', default: 'helios_cdc' },
+  cdcSchemas: { flag: 'cdc-schemas', env: 'HELIOS_CDC_SCHEMAS', default: 'public' },
+  webhookLanes: { flag: 'webhook-lanes', env: 'HELIOS_WEBHOOK_LANES', default: '4' },
+  webhookTimeout: { flag: 'webhook-timeout', env: 'HELIOS_WEBHOOK_TIMEOUT', default: '15s' },
+  webhookLease: { flag: 'webhook-lease', env: 'HELIOS_WEBHOOK_LEASE', default: '30s' },
+  webhookRetry: { flag: 'webhook-retry', env: 'HELIOS_WEBHOOK_RETRY', default: '5s,5m,30m,2h,5h,10h,10h' },
+  webhookPoll: { flag: 'webhook-poll', env: 'HELIOS_WEBHOOK_POLL', default: '500ms' },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -74,6 +85,10 @@ export interface HeliosConfig {
   costTenant: TenantSource[];
   /** Dollars above which any statement is refused by its estimate; null = no limit. */
   costStatementLimitUsd: number | null;
+  /** Change capture feeding the webhooks: on/off, the slot, the publication and the schemas it covers. */
+  cdc: { enabled: boolean; slot: string; publication: string; schemas: string[] };
+  /** Webhook delivery: worker lanes, request timeout, row lease, delays between attempts, idle poll. */
+  webhooks: { lanes: number; timeoutMs: number; leaseMs: number; retryDelaysMs: number[]; pollMs: number };
   /** The config file that was read, if any. */
   file?: string;
 }
@@ -117,14 +132,19 @@ function readConfigFile(path: string, explicit: boolean): Record<string, unknown
   return parsed as Record<string, unknown>;
 }
 
+/** Keys a config file may also give as a JSON array. */
+const LIST_KEYS: readonly ConfigKey[] = ['plugins', 'cdcSchemas', 'webhookRetry'];
+
 function fileValue(file: Record<string, unknown>, key: ConfigKey, path: string): Raw | undefined {
   const v = file[key];
   const source = `${path} "${key}"`;
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') return { value: v, source };
   if (typeof v === 'number') return { value: String(v), source };
-  if (key === 'plugins' && Array.isArray(v) && v.every((p) => typeof p === 'string')) return { value: v.join(','), source };
-  throw new UserError(`${source} must be a ${key === 'plugins' ? 'string or array of strings' : 'string or number'}`);
+  const list = LIST_KEYS.includes(key);
+  if (list && Array.isArray(v) && v.every((p) => typeof p === 'string' || typeof p === 'number')) return { value: v.join(','), source };
+  if (key === 'cdc' && typeof v === 'boolean') return { value: v ? 'on' : 'off', source };
+  throw new UserError(`${source} must be a ${list ? 'string or array of strings' : key === 'cdc' ? 'string or boolean' : 'string or number'}`);
 }
 
 function invalid(raw: Raw, expected: string): UserError {
@@ -145,6 +165,79 @@ function parseNumber(raw: Raw, opts: { integer: boolean; min: number }): number 
     throw invalid(raw, `expected ${opts.integer ? 'an integer' : 'a number'} >= ${opts.min}`);
   }
   return n;
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "15s", "500ms", "2h", "1.5m"; a bare number is milliseconds. */
+export function parseDurationMs(text: string): number | undefined {
+  const m = DURATION.exec(text.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * UNIT_MS[(m[2] ?? 'ms').toLowerCase()]!;
+}
+
+function parseDuration(raw: Raw, minMs: number): number {
+  const ms = parseDurationMs(raw.value);
+  if (ms === undefined || ms < minMs) throw invalid(raw, `expected a duration${minMs > 0 ? ` of at least ${minMs} ms` : ''} such as 500ms, 15s, 5m or 2h (a bare number is milliseconds)`);
+  return ms;
+}
+
+// The rule src/cdc/slot.ts checks again when capture starts; here it fails at startup, naming the setting.
+const SLOT_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function parseCdc(get: (key: ConfigKey) => Raw): HeliosConfig['cdc'] {
+  const on = get('cdc');
+  if (!['on', 'off', 'true', 'false'].includes(on.value.toLowerCase())) throw invalid(on, 'expected on or off');
+  const name = (key: 'cdcSlot' | 'cdcPublication') => {
+    const raw = get(key);
+    if (!SLOT_NAME.test(raw.value)) throw invalid(raw, 'expected lower-case letters, digits and "_", at most 63, not starting with a digit');
+    return raw.value;
+  };
+  const schemasRaw = get('cdcSchemas');
+  const schemas = schemasRaw.value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (schemas.length === 0) throw invalid(schemasRaw, 'expected a comma list of schema names, e.g. public,sales');
+  // The outbox lives in helios: capturing it would feed every delivery back in as a change.
+  if (schemas.includes('helios')) throw invalid(schemasRaw, 'the helios schema cannot be captured (its outbox writes would feed back into the change stream)');
+  return { enabled: ['on', 'true'].includes(on.value.toLowerCase()), slot: name('cdcSlot'), publication: name('cdcPublication'), schemas };
+}
+
+function parseWebhookDelivery(get: (key: ConfigKey) => Raw): HeliosConfig['webhooks'] {
+  const timeout = get('webhookTimeout');
+  const lease = get('webhookLease');
+  const timeoutMs = parseDuration(timeout, 1);
+  const leaseMs = parseDuration(lease, 1000);
+  // A claimed row is leased for this long; a lease that can end while its request is still
+  // waiting for an answer lets another worker claim the row and deliver it a second time.
+  if (leaseMs <= timeoutMs) {
+    // Blame the one that was set: a default is not what the user needs to look at.
+    if (lease.source === 'default') throw invalid(timeout, `must be shorter than the webhook lease (${lease.value}, --webhook-lease), or a row could be delivered twice`);
+    throw invalid(lease, `must be longer than the webhook timeout (${timeout.value}), or a row could be delivered twice`);
+  }
+  const retry = get('webhookRetry');
+  const delays = retry.value.split(',').map((s) => s.trim());
+  const retryDelaysMs = delays.map((d) => parseDurationMs(d));
+  if (delays.length === 0 || retryDelaysMs.some((d) => d === undefined)) {
+    throw invalid(retry, 'expected a comma list of delays between attempts, e.g. 5s,5m,30m,2h,5h,10h,10h (a bare number is milliseconds)');
+  }
+  const lanes = parseNumber(get('webhookLanes'), { integer: true, min: 1 });
+  return { lanes, timeoutMs, leaseMs, retryDelaysMs: retryDelaysMs as number[], pollMs: parseDuration(get('webhookPoll'), 1) };
+}
+
+/** The WebhookService settings a resolved config asks for. */
+export function webhookServiceSettings(config: HeliosConfig): { cdc: CdcSettings; delivery: Partial<DeliverySettings> } {
+  const w = config.webhooks;
+  return {
+    cdc: { ...config.cdc, schemas: [...config.cdc.schemas] },
+    delivery: {
+      lanes: w.lanes,
+      timeoutMs: w.timeoutMs,
+      leaseSeconds: w.leaseMs / 1000,
+      pollMs: w.pollMs,
+      // max_attempts comes from each webhook; the policy's own count only fills in when none is set.
+      retry: retryPolicy({ delaysMs: w.retryDelaysMs }),
+    },
+  };
 }
 
 function readPem(raw: Raw): string {
@@ -239,6 +332,8 @@ export function loadConfig(sources: ConfigSources = {}): HeliosConfig {
     rateCard: rateCardSpec,
     costTenant: tenantSources,
     costStatementLimitUsd: statementLimit === undefined || statementLimit.value === 'off' ? null : parseNumber(statementLimit, { integer: false, min: 0 }),
+    cdc: parseCdc(required),
+    webhooks: parseWebhookDelivery(required),
   };
   if (upstream) config.upstream = parseUpstreamUrl(upstream.value);
   // Below 8 bytes not even a message header fits.
@@ -279,7 +374,7 @@ export function buildProxyOptions(config: HeliosConfig, runtime: ProxyRuntime): 
 export function diffConfig(prev: HeliosConfig, next: HeliosConfig): (keyof HeliosConfig)[] {
   const fields: (keyof HeliosConfig)[] = [
     'upstream', 'listen', 'http', 'plugins', 'data', 'tls', 'drainTimeoutSeconds', 'maxMessageBytes', 'logLevel',
-    'slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs', 'rateCard', 'costTenant', 'costStatementLimitUsd',
+    'slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs', 'rateCard', 'costTenant', 'costStatementLimitUsd', 'cdc', 'webhooks',
   ];
   return fields.filter((f) => JSON.stringify(prev[f]) !== JSON.stringify(next[f]));
 }

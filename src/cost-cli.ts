@@ -12,7 +12,8 @@ const USAGE = `Usage:
 Common options: --http HOST:PORT (default $HELIOS_HTTP or 127.0.0.1:9187)
 `;
 
-function table(columns: string[], rows: unknown[][]): string {
+/** A plain table with a header rule; shared with the webhook commands. */
+export function table(columns: string[], rows: unknown[][]): string {
   const cells = rows.map((r) => r.map((v) => (v === null || v === undefined ? '' : String(v))));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
@@ -21,7 +22,8 @@ function table(columns: string[], rows: unknown[][]): string {
 
 const money = (v: unknown) => (typeof v === 'number' ? v.toFixed(6) : '');
 
-async function call(base: string, method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<any> {
+/** One REST call to the running sidecar; a non-2xx answer becomes a UserError with its message. */
+export async function call(base: string, method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<any> {
   let res: Response;
   try {
     res = await fetch(`${base}${path}`, {

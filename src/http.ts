@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { ApiError, type ApiMethod, type ApiRoute } from './api/routes.ts';
+import { ApiError, ApiResult, type ApiMethod, type ApiRoute } from './api/routes.ts';
 import { dashboardAssets, type StaticAsset } from './dashboard/assets.ts';
 import { UserError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -46,7 +46,7 @@ function json(res: ServerResponse, status: number, body: unknown, headers?: Reco
 
 const MAX_BODY_BYTES = 64 * 1024;
 
-async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+async function readJsonBody(req: IncomingMessage, optional = false): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -55,7 +55,10 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') throw new ApiError(400, 'request body must be a JSON object');
+  if (text.trim() === '') {
+    if (optional) return undefined;
+    throw new ApiError(400, 'request body must be a JSON object');
+  }
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -103,7 +106,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const handler = handlers[method as ApiMethod];
       if (!handler) return json(res, 405, { error: 'method not allowed' }, { allow: Object.keys(handlers).join(', ') });
       try {
-        json(res, 200, await handler(url, { method, json: () => readJsonBody(req) }));
+        const out = await handler(url, { method, json: () => readJsonBody(req), optionalJson: () => readJsonBody(req, true) });
+        if (out instanceof ApiResult) json(res, out.status, out.body);
+        else json(res, 200, out);
       } catch (err) {
         if (err instanceof ApiError) return json(res, err.status, { error: err.message });
         opts.log?.error('http handler failed', { path, error: err });

@@ -26,6 +26,8 @@ const base: HeliosConfig = {
   rateCard: 'aurora-standard',
   costTenant: ['tag', 'role'],
   costStatementLimitUsd: null,
+  cdc: { enabled: true, slot: 'helios_cdc', publication: 'helios_cdc', schemas: ['public'] },
+  webhooks: { lanes: 4, timeoutMs: 15_000, leaseMs: 30_000, retryDelaysMs: [5000], pollMs: 500 },
   upstream: { target: { host: 'db', port: 5432, sslmode: 'prefer' }, display: 'postgresql://db' },
 };
 

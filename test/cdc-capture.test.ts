@@ -145,6 +145,8 @@ describe('change capture', () => {
     expect(insert.new!.body).toBe(big);
     const full = events.find((e) => e.table === 'public.full_rows' && e.op === 'update')!;
     expect(full.old).toEqual({ id: 1, v: 'one' });
+    // FULL flags every column as key; the row's identity is still its primary key.
+    expect(full.key).toEqual({ id: 1 });
     expect(full.new).toEqual({ id: 1, v: 'uno' });
   });
 

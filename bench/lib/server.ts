@@ -17,12 +17,16 @@ export interface BenchServer {
   maxConnections: number;
   /** How the server authenticates TCP clients, so PgBouncer can ask clients the same. */
   auth: AuthMethod;
+  /** Stops and starts the server again (embedded only: an external server throws). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export interface ServerOptions {
   maxConnections: number;
   auth: AuthMethod;
+  /** wal_level=logical with room for replication slots (change capture benches). */
+  logical?: boolean;
 }
 
 export async function startBenchServer(opts: ServerOptions): Promise<BenchServer> {
@@ -37,7 +41,10 @@ async function external(url: string): Promise<BenchServer> {
   // and password_encryption says what the stored verifiers (hence the server's challenge) are.
   const trusted = await newSession({ ...conn, password: undefined });
   const auth: AuthMethod = trusted ? 'trust' : passwordEncryption === 'md5' ? 'md5' : 'scram-sha-256';
-  return { conn, origin: `HELIOS_BENCH_PG_URL (${conn.host}:${conn.port}), auth ${auth}`, maxConnections, auth, stop: async () => {} };
+  const restart = async () => {
+    throw new Error('HELIOS_BENCH_PG_URL points at a server this bench does not run: it cannot restart it');
+  };
+  return { conn, origin: `HELIOS_BENCH_PG_URL (${conn.host}:${conn.port}), auth ${auth}`, maxConnections, auth, restart, stop: async () => {} };
 }
 
 async function embedded(opts: ServerOptions): Promise<BenchServer> {
@@ -65,6 +72,7 @@ async function embedded(opts: ServerOptions): Promise<BenchServer> {
       '-c', 'shared_buffers=256MB',
       // Throwaway data: durability only slows pgbench -i down.
       '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+      ...(opts.logical ? ['-c', 'wal_level=logical', '-c', 'max_replication_slots=10', '-c', 'max_wal_senders=10'] : []),
     ],
     persistent: false,
     createPostgresUser: true,
@@ -104,6 +112,17 @@ async function embedded(opts: ServerOptions): Promise<BenchServer> {
     origin: `embedded PostgreSQL in ${dataDir}, auth ${opts.auth}`,
     maxConnections: (await settings(conn)).maxConnections,
     auth: opts.auth,
+    restart: async () => {
+      // Not pg.stop(): with persistent: false it deletes the data directory. SIGINT is a fast shutdown.
+      const pid = postmasterPid(dataDir);
+      if (pid && alive(pid)) {
+        process.kill(pid, 'SIGINT');
+        if (!(await gone(pid, 30_000))) throw new Error('PostgreSQL did not shut down within 30 s');
+      }
+      await pg.start().catch((err: unknown) => {
+        throw new Error(`embedded PostgreSQL failed to restart: ${(err as Error | undefined)?.message ?? ''}\n${log}`);
+      });
+    },
     stop,
   };
 }

@@ -1,10 +1,13 @@
-// The shape of a JSON API route: it returns the body, or throws ApiError for a 4xx/5xx with a message.
+// The shape of a JSON API route: it returns the body (200, or another status wrapped in
+// ApiResult), or throws ApiError for a 4xx/5xx with a message.
 // A bare function answers GET (and HEAD); an object maps methods to handlers.
 
 export interface ApiRequest {
   method: string;
   /** The request body parsed as JSON; rejects with a 400 ApiError when it is not JSON or too large. */
   json(): Promise<unknown>;
+  /** Like json(), but an empty body is undefined: for actions whose fields are all optional. */
+  optionalJson(): Promise<unknown>;
 }
 
 export type ApiHandler = (url: URL, req: ApiRequest) => unknown | Promise<unknown>;
@@ -18,4 +21,12 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A body answered with a status other than 200, e.g. 201 Created. */
+export class ApiResult {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {}
 }

@@ -106,6 +106,8 @@ export class ChangeCapture {
   private alarm: string | null = null;
   private lastError: string | null = null;
   private slotState: SlotState | null = null;
+  /** Primary-key columns of relations whose replica identity does not name the row (FULL, NOTHING). */
+  private readonly keyColumns = new Map<number, string[]>();
   private readonly maxBatchEvents: number;
   private readonly highWaterEvents: number;
 
@@ -239,6 +241,8 @@ export class ChangeCapture {
 
   private onMessage(msg: Pgoutput.Message): void | Promise<void> {
     switch (msg.tag) {
+      case 'relation':
+        return this.resolveKey(msg);
       case 'begin':
         this.open = { xid: msg.xid, commitLsn: formatLsn(parseLsn(msg.commitLsn!)), commitTime: isoMicros(msg.commitTime as bigint), events: [] };
         return;
@@ -259,6 +263,33 @@ export class ChangeCapture {
     }
   }
 
+  /**
+   * With REPLICA IDENTITY FULL pgoutput flags every column as part of the key, and with NOTHING
+   * none: the row's identity for ordering is then its primary key, read from the catalog (the
+   * stream waits for it, so no row of the relation is built before).
+   */
+  private resolveKey(r: Pgoutput.MessageRelation): Promise<void> | void {
+    this.keyColumns.delete(r.relationOid);
+    if (r.replicaIdentity !== 'full' && r.replicaIdentity !== 'nothing') return;
+    const client = this.handoff;
+    if (!client) return;
+    return client
+      .query<{ attname: string }>(
+        `SELECT a.attname FROM pg_index i JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) ON true
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+         WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.n`,
+        [r.relationOid],
+      )
+      .then(
+        ({ rows }) => {
+          if (rows.length) this.keyColumns.set(r.relationOid, rows.map((x) => x.attname));
+        },
+        () => {
+          // Without it, FULL orders by the whole old row and NOTHING by the table: safe, only less parallel.
+        },
+      );
+  }
+
   private rowEvent(tx: OpenTransaction, m: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete): ChangeEvent {
     const r = m.relation;
     let next: Row | null = null;
@@ -277,7 +308,7 @@ export class ChangeCapture {
     if (m.tag !== 'insert') old = (m.old ?? m.key) as Row | null;
     const from = next ?? old;
     const key: Row = {};
-    if (from) for (const k of r.keyColumns) key[k] = from[k] ?? null;
+    if (from) for (const k of this.keyColumns.get(r.relationOid) ?? r.keyColumns) key[k] = from[k] ?? null;
     return this.event(tx, r, m.tag, next, old, key, unchanged);
   }
 

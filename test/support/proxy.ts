@@ -3,6 +3,7 @@ import type { Plugin } from '../../plugins/contract.ts';
 import { Registry } from 'prom-client';
 import { createPlugins, type PluginSpec } from '../../plugins/index.ts';
 import type { CostEngine } from '../../src/cost/index.ts';
+import type { WebhookService } from '../../src/webhooks/service.ts';
 import { DEFAULT_OBSERVABILITY_OPTIONS, Observability, type ObservabilityOptions } from '../../src/observability/index.ts';
 import type { ProxyHandle, ProxyOptions, UpstreamTarget } from '../../proxy/options.ts';
 import { startProxy } from '../../proxy/server.ts';
@@ -25,10 +26,12 @@ export interface TestProxyOptions extends Partial<Omit<ProxyOptions, 'plugins' |
   observability?: Partial<ObservabilityOptions>;
   /** A running cost engine for the cost and budget plugins (left out of 'all' without one). */
   cost?: CostEngine;
+  /** A running webhook service for the webhooks plugin and SHOW helios.webhooks / helios.cdc (left out of 'all' without one). */
+  webhooks?: WebhookService;
 }
 
 export async function startTestProxy(opts: TestProxyOptions = {}): Promise<TestProxy> {
-  const { plugins = 'all', extraPlugins = [], upstream, observability: obsOptions, cost, ...rest } = opts;
+  const { plugins = 'all', extraPlugins = [], upstream, observability: obsOptions, cost, webhooks, ...rest } = opts;
   let view: ProxyHandle['view'] | undefined;
   const upstreamAddress = { host: upstream?.host ?? testPg.host, port: upstream?.port ?? testPg.port };
   const observability = new Observability(
@@ -45,7 +48,7 @@ export async function startTestProxy(opts: TestProxyOptions = {}): Promise<TestP
     listenHost: '127.0.0.1',
     listenPort: 0,
     upstream: { host: testPg.host, port: testPg.port, sslmode: 'disable', ...upstream },
-    plugins: [...createPlugins(plugins, { observability, cost }), ...extraPlugins],
+    plugins: [...createPlugins(plugins, { observability, cost, webhooks }), ...extraPlugins],
     ...rest,
   });
   view = handle.view;
