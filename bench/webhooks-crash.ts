@@ -7,10 +7,11 @@ const arg = (name: string, d: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : d;
 };
+const t0 = Date.now();
 const changes = arg('changes', 100_000);
 const kills = arg('kills', 24);
 try {
-  const r = await runCrash({ changes, kills, bigTransactionRows: arg('big', 5000), keys: arg('keys', 5000), seed: arg('seed', 1), stallMs: 120_000, log: (l) => console.log(`  ${l}`) });
+  const r = await runCrash({ changes, kills, bigTransactionRows: arg('big', 5000), keys: arg('keys', 5000), seed: arg('seed', 1), stallMs: 120_000, log: (l) => console.log(`  [${((Date.now() - t0) / 1000).toFixed(1)} s] ${l}`) });
   const ok = r.missing === 0 && r.unexpected === 0 && r.duplicateMismatches === 0 && r.orderViolations === 0 && r.slotViolations === 0 && r.uniqueEvents === r.changes;
   console.log(`\nchanges committed      ${r.changes} in ${r.transactions} transactions (one of ${arg('big', 5000)} rows > logical_decoding_work_mem 64kB)`);
   console.log(`sidecar SIGKILLs       ${r.kills} (${r.killsAfter2xx} right after a 2xx), PostgreSQL restarts ${r.postgresRestarts}`);

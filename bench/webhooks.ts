@@ -139,7 +139,7 @@ async function main(): Promise<void> {
   }
   const fixedSent = ticks * perTick;
   const fixedRate = fixedSent / ((performance.now() - t0) / 1000);
-  const fixed = await waitDelivered(fixedSent, 'fixed', false);
+  const fixed = await waitDelivered(fixedSent, 'fixed', process.argv.includes('--verbose'));
   console.log(`\nfixed rate: ${Math.round(fixedRate)} events/s for ${FIXED_SECONDS} s (${perTick} rows per transaction, 100 transactions/s): commit-to-delivery p50 ${ms(fixed.p50)}, p95 ${ms(fixed.p95)}, p99 ${ms(fixed.p99)}, max ${ms(fixed.max)}`);
   await ask(receiver, true);
 

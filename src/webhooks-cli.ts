@@ -15,7 +15,7 @@ const USAGE = `Usage:
   helios webhook replay NAME (--from-lsn LSN | --from-time TIMESTAMP)
   helios webhook replay-dead NAME
   helios webhook backfill NAME TABLE [--wait]
-  helios webhook deliveries NAME [--state pending|delivered|dead] [--limit N]
+  helios webhook deliveries NAME [--state pending|inflight|delivered|dead] [--limit N]
   helios cdc
 Common options: --http HOST:PORT (default $HELIOS_HTTP or 127.0.0.1:9187)
 `;
@@ -180,7 +180,7 @@ export async function webhookCommand(command: 'webhook' | 'cdc', args: string[])
       const { deliveries } = await call(base, 'GET', `${path(needName(), 'deliveries')}${q.size ? `?${q}` : ''}`);
       out(table(
         ['seq', 'event_id', 'state', 'attempts', 'last_status', 'next_attempt_at', 'created_at', 'delivered_at', 'last_error'],
-        deliveries.map((d: any) => [d.seq, d.event_id, d.state, d.attempts, d.last_status, d.state === 'pending' ? d.next_attempt_at : '', d.created_at, d.delivered_at, d.last_error]),
+        deliveries.map((d: any) => [d.seq, d.event_id, d.state, d.attempts, d.last_status, d.state === 'pending' || d.state === 'inflight' ? d.next_attempt_at : '', d.created_at, d.delivered_at, d.last_error]),
       ));
       return;
     }

@@ -120,7 +120,7 @@ export async function runCrash(o: CrashOptions): Promise<CrashReport> {
           ...process.env,
           HELIOS_CDC_SLOT: SLOT,
           HELIOS_WEBHOOK_RETRY: '50ms,100ms,200ms,400ms,800ms,1s',
-          HELIOS_WEBHOOK_LEASE: '2s',
+          HELIOS_WEBHOOK_LEASE: '5s',
           HELIOS_WEBHOOK_TIMEOUT: '1s',
           HELIOS_WEBHOOK_POLL: '200ms',
         },
@@ -272,9 +272,15 @@ export async function runCrash(o: CrashOptions): Promise<CrashReport> {
     };
     let last = -1;
     let lastChange = Date.now();
+    let lastReport = Date.now();
     for (;;) {
       const ids = new Set(read().map((d) => d.id));
       if (ids.size >= expected.length) break;
+      if (Date.now() - lastReport > 5000) {
+        lastReport = Date.now();
+        const ob = await db2.query<{ n: number; d: number; leased: number }>("SELECT count(*)::int AS n, count(*) FILTER (WHERE state = 'delivered')::int AS d, count(*) FILTER (WHERE lease_until > now())::int AS leased FROM helios.webhook_outbox").catch(() => ({ rows: [] as { n: number; d: number; leased: number }[] }));
+        o.log(`received ${ids.size} of ${expected.length} events; outbox ${JSON.stringify(ob.rows[0] ?? {})}`);
+      }
       if (ids.size !== last) {
         last = ids.size;
         lastChange = Date.now();

@@ -72,7 +72,9 @@ async function embedded(opts: ServerOptions): Promise<BenchServer> {
       '-c', 'shared_buffers=256MB',
       // Throwaway data: durability only slows pgbench -i down.
       '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-      ...(opts.logical ? ['-c', 'wal_level=logical', '-c', 'max_replication_slots=10', '-c', 'max_wal_senders=10'] : []),
+      // Change capture: the walsender only decodes WAL once flushed, which synchronous_commit=off delays
+      // by up to wal_writer_delay, so these benches run with the default, on.
+      ...(opts.logical ? ['-c', 'wal_level=logical', '-c', 'max_replication_slots=10', '-c', 'max_wal_senders=10', '-c', 'synchronous_commit=on'] : []),
     ],
     persistent: false,
     createPostgresUser: true,

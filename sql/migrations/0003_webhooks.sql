@@ -54,21 +54,26 @@ CREATE TABLE IF NOT EXISTS helios.webhook_outbox (
   lsn             pg_lsn NOT NULL,
   commit_time     timestamptz NOT NULL,
   body            text NOT NULL,
-  state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+  -- pending: waiting (or backing off until next_attempt_at); inflight: claimed by a worker until
+  -- lease_until (a crashed worker's rows go back to pending when it passes); delivered; dead.
+  state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'inflight', 'delivered', 'dead')),
   attempts        integer NOT NULL DEFAULT 0,
   next_attempt_at timestamptz NOT NULL DEFAULT now(),
-  -- Set while a worker is delivering it; an expired lease (a crashed worker) makes it claimable again.
   lease_until     timestamptz,
+  -- The claim a worker holds it under: only that claim may settle it.
+  claim_token     bigint,
   last_status     integer,
   last_error      text,
   created_at      timestamptz NOT NULL DEFAULT now(),
   delivered_at    timestamptz,
   UNIQUE (webhook, event_id, generation)
 );
--- Claiming: pending rows in order.
-CREATE INDEX IF NOT EXISTS webhook_outbox_pending ON helios.webhook_outbox (seq) WHERE state = 'pending';
--- Per-row ordering: is an earlier change of this row still pending?
-CREATE INDEX IF NOT EXISTS webhook_outbox_pending_key ON helios.webhook_outbox (webhook, row_key, seq) WHERE state = 'pending';
+-- Claiming: rows due, in order; claimed and backed-off rows are not in the way.
+CREATE INDEX IF NOT EXISTS webhook_outbox_due ON helios.webhook_outbox (webhook, next_attempt_at, seq) WHERE state = 'pending';
+-- Per-row ordering: is an earlier change of this row still undelivered?
+CREATE INDEX IF NOT EXISTS webhook_outbox_open_key ON helios.webhook_outbox (webhook, row_key, seq) WHERE state IN ('pending', 'inflight');
+-- Expired leases.
+CREATE INDEX IF NOT EXISTS webhook_outbox_leases ON helios.webhook_outbox (lease_until) WHERE state = 'inflight';
 -- Replay by LSN or time, and pruning.
 CREATE INDEX IF NOT EXISTS webhook_outbox_webhook_lsn ON helios.webhook_outbox (webhook, lsn);
 CREATE INDEX IF NOT EXISTS webhook_outbox_created ON helios.webhook_outbox (created_at) WHERE state = 'delivered';
@@ -163,10 +168,10 @@ AS $$
          coalesce(o.pending, 0), coalesce(o.delivered, 0), coalesce(o.dead, 0), o.oldest_pending, w.created_at
   FROM helios.webhooks w
   LEFT JOIN LATERAL (
-    SELECT count(*) FILTER (WHERE x.state = 'pending') AS pending,
+    SELECT count(*) FILTER (WHERE x.state IN ('pending', 'inflight')) AS pending,
            count(*) FILTER (WHERE x.state = 'delivered') AS delivered,
            count(*) FILTER (WHERE x.state = 'dead') AS dead,
-           min(x.created_at) FILTER (WHERE x.state = 'pending') AS oldest_pending
+           min(x.created_at) FILTER (WHERE x.state IN ('pending', 'inflight')) AS oldest_pending
     FROM helios.webhook_outbox x WHERE x.webhook = w.name
   ) o ON true
   ORDER BY w.name
@@ -261,7 +266,7 @@ AS $$
 DECLARE
   n bigint;
 BEGIN
-  UPDATE helios.webhook_outbox o SET state = 'pending', attempts = 0, next_attempt_at = now(), lease_until = NULL
+  UPDATE helios.webhook_outbox o SET state = 'pending', attempts = 0, next_attempt_at = now(), lease_until = NULL, claim_token = NULL
   WHERE o.webhook = replay_dead_letters.name AND o.state = 'dead';
   GET DIAGNOSTICS n = ROW_COUNT;
   PERFORM pg_notify('helios_webhooks', replay_dead_letters.name);

@@ -67,9 +67,9 @@ export async function webhookStatuses(service: WebhookService, name?: string): P
             coalesce(q.pending, 0) AS pending, coalesce(q.dead, 0) AS dead, q.oldest
      FROM helios.webhooks w
      LEFT JOIN LATERAL (
-       SELECT count(*) FILTER (WHERE o.state = 'pending') AS pending, count(*) FILTER (WHERE o.state = 'dead') AS dead,
-              extract(epoch FROM now() - min(o.created_at) FILTER (WHERE o.state = 'pending'))::float8 AS oldest
-       FROM helios.webhook_outbox o WHERE o.webhook = w.name AND o.state IN ('pending', 'dead')
+       SELECT count(*) FILTER (WHERE o.state <> 'dead') AS pending, count(*) FILTER (WHERE o.state = 'dead') AS dead,
+              extract(epoch FROM now() - min(o.created_at) FILTER (WHERE o.state <> 'dead'))::float8 AS oldest
+       FROM helios.webhook_outbox o WHERE o.webhook = w.name AND o.state IN ('pending', 'inflight', 'dead')
      ) q ON true
      WHERE $1::text IS NULL OR w.name = $1
      ORDER BY w.name`,

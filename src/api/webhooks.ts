@@ -73,7 +73,7 @@ function target(url: URL): { name: string; action: Action | null } {
   return { name, action: action as Action | null };
 }
 
-const OUTBOX_STATES = ['all', 'pending', 'delivered', 'dead'] as const;
+const OUTBOX_STATES = ['all', 'pending', 'inflight', 'delivered', 'dead'] as const;
 
 async function deliveries(client: pg.Client, name: string, url: URL): Promise<unknown> {
   const state = enumParam(url, 'state', OUTBOX_STATES, 'all');

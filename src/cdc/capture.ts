@@ -204,7 +204,12 @@ export class ChangeCapture {
       const client = await connectControl({ ...target });
       client.on('error', () => {});
       client.on('end', () => {
-        if (this.handoff === client) this.handoff = null;
+        if (this.handoff !== client) return;
+        this.handoff = null;
+        // Nothing can be handed off or checkpointed now, so the stream stops too. A server in fast
+        // shutdown ends this session first, and its walsender waits for its client to confirm
+        // everything sent (which this one never would past its checkpoint) or to go away.
+        void this.service?.stop().catch(() => {});
       });
       this.handoff = client;
     }

@@ -7,11 +7,15 @@ import { DDSketch } from '@datadog/sketches-js';
 import type pg from 'pg';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.ts';
 import { deliveryTarget, type DeliveryTarget, type HttpSender, type SendResult } from './http-sender.ts';
-import { claim, settle, type OutboxRow, type Settlement } from './outbox.ts';
+import { claim, reclaimExpired, settle, type OutboxRow, type Settlement } from './outbox.ts';
 import { TokenBucket } from './rate-limit.ts';
 import type { Webhook, WebhookRegistry } from './registry.ts';
 import { RetrySchedule, retryPolicy, type RetryPolicy } from './retry-schedule.ts';
 import { Signer } from './signing.ts';
+
+/** Settlements gathered for one UPDATE, and how long a lane waits to gather them while requests are in flight. */
+const SETTLE_BATCH = 200;
+const SETTLE_GATHER_MS = 3;
 
 export interface DispatcherOptions {
   /** A connection of the lane's own to the database holding the helios schema. */
@@ -24,6 +28,8 @@ export interface DispatcherOptions {
   lanes: number;
   /** Rows one claim takes. */
   claimLimit: number;
+  /** Rows a lane has in flight at most (default 1000). */
+  maxInFlight?: number;
   /** How long a claimed row stays with this worker before another may take it (a crashed worker's rows). */
   leaseSeconds: number;
   /** Longest sleep between claims when nothing wakes the lanes (retries due, other sidecars' rows). */
@@ -67,8 +73,12 @@ export class Dispatcher {
   private stopped = true;
   private sleepers: (() => void)[] = [];
   private wakeups = 0;
+  /** Rows a lane has in flight at most. */
+  private readonly maxInFlight: number;
 
-  constructor(private readonly o: DispatcherOptions) {}
+  constructor(private readonly o: DispatcherOptions) {
+    this.maxInFlight = o.maxInFlight ?? 1000;
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -105,6 +115,10 @@ export class Dispatcher {
     let ep = this.endpoints.get(h.name);
     if (ep && ep.url === h.url && ep.secrets === secrets && ep.rateLimit === h.rateLimit && ep.retry.policy.maxAttempts === h.maxAttempts) return ep;
     const breaker = ep?.url === h.url ? ep.breaker : new CircuitBreaker({
+      // Requests run concurrently, so failures arrive in clusters (a burst of timeouts ends together):
+      // the breaker opens on a sustained failure rate, or on a long unbroken run of failures.
+      failureThreshold: 50,
+      failureRate: { threshold: 0.5, windowMs: 30_000, minRequests: 20 },
       ...this.o.breaker,
       onStateChange: (to, from) => {
         this.statsFor(h.name).circuit = to;
@@ -126,82 +140,108 @@ export class Dispatcher {
     return ep;
   }
 
+  /**
+   * One lane: keeps up to maxInFlight requests going, claiming more as results come in, and
+   * settles finished ones in small batches. Rows stay leased (and their row keys held) until
+   * settled, so a slow request holds up only its own row key, not the lane.
+   */
   private async lane(index: number): Promise<void> {
     let client: pg.Client | null = null;
-    while (!this.stopped) {
+    const state = { inFlight: 0, done: [] as Settlement[], wake: null as (() => void) | null };
+    let lastReclaim = 0;
+    const finished = (results: Settlement[]) => {
+      state.inFlight -= results.length;
+      for (const r of results) state.done.push(r);
+      state.wake?.();
+    };
+    while (!this.stopped || state.inFlight > 0 || state.done.length > 0) {
       const seen = this.wakeups;
-      let idle = true;
+      let claimed = false;
       let waitMs = this.o.pollMs;
       try {
         client ??= await this.o.connect();
-        for (const h of this.o.registry.list()) {
-          if (this.stopped) break;
-          if (h.state !== 'active' || h.invalid !== null) continue;
-          const ep = this.endpoint(h);
-          const closedFor = ep.breaker.waitMs();
-          if (closedFor > 0) {
-            waitMs = Math.min(waitMs, closedFor);
-            continue;
-          }
-          // Half-open lets one probe through; a rate limit lets as many as it has tokens for.
-          let limit = ep.breaker.state === 'half-open' ? 1 : this.o.claimLimit;
-          if (ep.bucket) {
-            const tokens = Math.floor(ep.bucket.available(performance.now()));
-            if (tokens < 1) {
-              waitMs = Math.min(waitMs, Math.ceil(1000 / ep.rateLimit!));
+        if (index === 0 && Date.now() - lastReclaim > 1000) {
+          lastReclaim = Date.now();
+          if ((await reclaimExpired(client)) > 0) this.wake();
+        }
+        if (state.done.length) {
+          // Results trickle in one by one: a moment's wait gathers them into one UPDATE.
+          if (state.inFlight > 0 && state.done.length < SETTLE_BATCH) await new Promise((r) => setTimeout(r, SETTLE_GATHER_MS));
+          const batch = state.done;
+          state.done = [];
+          await settle(client, batch);
+        }
+        if (!this.stopped && state.inFlight < this.maxInFlight) {
+          for (const h of this.o.registry.list()) {
+            if (h.state !== 'active' || h.invalid !== null) continue;
+            const ep = this.endpoint(h);
+            const closedFor = ep.breaker.waitMs();
+            if (closedFor > 0) {
+              waitMs = Math.min(waitMs, closedFor);
               continue;
             }
-            limit = Math.min(limit, tokens * h.batchSize);
+            // Half-open lets one probe through; a rate limit lets as many as it has tokens for.
+            let limit = ep.breaker.state === 'half-open' ? 1 : Math.min(this.o.claimLimit, this.maxInFlight - state.inFlight);
+            if (ep.bucket) {
+              const tokens = Math.floor(ep.bucket.available(performance.now()));
+              if (tokens < 1) {
+                waitMs = Math.min(waitMs, Math.ceil(1000 / ep.rateLimit!));
+                continue;
+              }
+              limit = Math.min(limit, tokens * h.batchSize);
+            }
+            if (limit < 1) break;
+            const rows = await claim(client, { webhook: h.name, limit, leaseSeconds: this.o.leaseSeconds });
+            if (rows.length === 0) continue;
+            claimed = true;
+            state.inFlight += rows.length;
+            this.deliver(h, ep, rows, finished);
           }
-          const rows = await claim(client, { webhook: h.name, limit, leaseSeconds: this.o.leaseSeconds });
-          if (rows.length === 0) continue;
-          idle = false;
-          const results = await this.deliver(h, ep, rows);
-          await settle(client, results);
         }
       } catch (err) {
         this.o.log('warn', 'webhooks: delivery lane failed; retrying', { lane: index, error: (err as Error).message });
         await client?.end().catch(() => {});
         client = null;
         waitMs = 1000;
-        idle = true;
       }
-      if (idle && !this.stopped && this.wakeups === seen) await this.sleep(waitMs);
+      if (claimed || state.done.length > 0) continue;
+      if (this.stopped && state.inFlight === 0) break;
+      if (this.wakeups !== seen && !this.stopped) continue;
+      // Idle, or waiting for requests in flight: sleep until a result, a wake-up or the poll.
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, waitMs);
+        const self = this;
+        function done() {
+          clearTimeout(t);
+          state.wake = null;
+          const i = self.sleepers.indexOf(done);
+          if (i >= 0) self.sleepers.splice(i, 1);
+          resolve();
+        }
+        state.wake = done;
+        this.sleepers.push(done);
+      });
     }
     await client?.end().catch(() => {});
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(t);
-        const i = self.sleepers.indexOf(done);
-        if (i >= 0) self.sleepers.splice(i, 1);
-        resolve();
-      }
-      this.sleepers.push(done);
-    });
-  }
-
-  /** Sends the claimed rows (one request each, or batches of batch_size) at once; never throws. */
-  private async deliver(h: Webhook, ep: Endpoint, rows: OutboxRow[]): Promise<Settlement[]> {
-    const groups: OutboxRow[][] = [];
-    if (h.batchSize <= 1) for (const r of rows) groups.push([r]);
-    else for (let i = 0; i < rows.length; i += h.batchSize) groups.push(rows.slice(i, i + h.batchSize));
-    const out: Settlement[] = [];
-    await Promise.all(groups.map(async (group) => {
+  /** Sends the claimed rows (one request each, or batches of batch_size) and reports each request's settlements as it finishes. */
+  private deliver(h: Webhook, ep: Endpoint, rows: OutboxRow[], finished: (results: Settlement[]) => void): void {
+    const one = h.batchSize <= 1;
+    for (let i = 0; i < rows.length; i += one ? 1 : h.batchSize) {
+      const group = one ? [rows[i]!] : rows.slice(i, i + h.batchSize);
       const ticket = ep.breaker.acquire();
       if (ticket === 0 || (ep.bucket && ep.bucket.take(performance.now()) > 0)) {
-        for (const r of group) out.push({ seq: r.seq, outcome: 'release' });
-        return;
+        finished(group.map((r) => ({ seq: r.seq, token: r.token, outcome: 'release' as const })));
+        continue;
       }
-      const { id, body } = group.length === 1 && h.batchSize <= 1 ? { id: group[0]!.eventId, body: group[0]!.body } : batchBody(h.name, group);
-      const res = await this.o.sender.send(ep.target, body, ep.signer.headers(id, Math.floor(Date.now() / 1000), body));
-      this.settleGroup(h, ep, ticket, group, res, out);
-    }));
-    return out;
+      const { id, body } = one ? { id: group[0]!.eventId, body: group[0]!.body } : batchBody(h.name, group);
+      void this.o.sender.send(ep.target, body, ep.signer.headers(id, Math.floor(Date.now() / 1000), body)).then((res) => {
+        const out: Settlement[] = [];
+        this.settleGroup(h, ep, ticket, group, res, out);
+        finished(out);
+      });
+    }
   }
 
   private settleGroup(h: Webhook, ep: Endpoint, ticket: number, group: OutboxRow[], res: SendResult, out: Settlement[]): void {
@@ -215,7 +255,7 @@ export class Dispatcher {
       s.lastDeliveredAt = now;
       for (const r of group) {
         s.lag.accept(Math.max((now - r.commitTime.getTime()) / 1000, 0.0001));
-        out.push({ seq: r.seq, outcome: 'delivered', status: res.status! });
+        out.push({ seq: r.seq, token: r.token, outcome: 'delivered', status: res.status! });
       }
       return;
     }
@@ -228,10 +268,10 @@ export class Dispatcher {
       const next = ep.retry.next({ attempts: r.attempts, firstAttemptAt: r.createdAt.getTime(), now, retryAfter: res.retryAfter ?? null });
       if ('dead' in next) {
         s.dead++;
-        out.push({ seq: r.seq, outcome: 'dead', status: res.status ?? null, error: `${next.dead} after ${r.attempts} attempt(s): ${error}` });
+        out.push({ seq: r.seq, token: r.token, outcome: 'dead', status: res.status ?? null, error: `${next.dead} after ${r.attempts} attempt(s): ${error}` });
       } else {
         s.failed++;
-        out.push({ seq: r.seq, outcome: 'retry', status: res.status ?? null, error, retryAt: new Date(next.retryAt) });
+        out.push({ seq: r.seq, token: r.token, outcome: 'retry', status: res.status ?? null, error, retryAt: new Date(next.retryAt) });
       }
     }
   }

@@ -3,6 +3,7 @@
 //
 // Per-row order: a row is claimable only while no earlier row of the same webhook and row key is
 // still pending (waiting, leased to a worker, or backing off). Other keys are not held up.
+import { randomInt } from 'node:crypto';
 import type pg from 'pg';
 import { rowKey, type ChangeEvent, type CommittedTransaction } from '../cdc/event.ts';
 import type { ChangeSink } from '../cdc/capture.ts';
@@ -35,6 +36,8 @@ export function eventBody(webhook: string, e: ChangeEvent): string {
 
 export interface OutboxRow {
   seq: string;
+  /** The claim this worker holds the row under. */
+  token: string;
   webhook: string;
   eventId: string;
   generation: number;
@@ -123,29 +126,34 @@ export interface ClaimOptions {
   leaseSeconds: number;
 }
 
-/** Claims up to `limit` deliverable rows of one webhook, oldest first, leasing them to this worker. */
+/**
+ * Claims up to `limit` due rows of one webhook, oldest first, leasing them to this worker under
+ * a fresh claim token. A row whose row key has an earlier undelivered row (waiting, backing off
+ * or in flight) is not due yet.
+ */
 export async function claim(client: pg.Client, o: ClaimOptions): Promise<OutboxRow[]> {
+  const token = randomInt(1, 2 ** 47);
   const { rows } = await client.query<{
     seq: string; webhook: string; event_id: string; generation: number; row_key: string; commit_time: Date; body: string; attempts: number; created_at: Date;
   }>(
     `WITH c AS (
        SELECT o.seq FROM helios.webhook_outbox o
        WHERE o.state = 'pending' AND o.webhook = $1 AND o.next_attempt_at <= now()
-         AND (o.lease_until IS NULL OR o.lease_until < now())
          AND NOT EXISTS (SELECT 1 FROM helios.webhook_outbox p
-                         WHERE p.state = 'pending' AND p.webhook = o.webhook AND p.row_key = o.row_key AND p.seq < o.seq)
-       ORDER BY o.seq
+                         WHERE p.state IN ('pending', 'inflight') AND p.webhook = o.webhook AND p.row_key = o.row_key AND p.seq < o.seq)
+       ORDER BY o.next_attempt_at, o.seq
        LIMIT $2
        FOR UPDATE SKIP LOCKED
      )
-     UPDATE helios.webhook_outbox o SET lease_until = now() + make_interval(secs => $3), attempts = o.attempts + 1
+     UPDATE helios.webhook_outbox o SET state = 'inflight', lease_until = now() + make_interval(secs => $3), attempts = o.attempts + 1, claim_token = $4
      FROM c WHERE o.seq = c.seq
      RETURNING o.seq, o.webhook, o.event_id, o.generation, o.row_key, o.commit_time, o.body, o.attempts, o.created_at`,
-    [o.webhook, o.limit, o.leaseSeconds],
+    [o.webhook, o.limit, o.leaseSeconds, token],
   );
   rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
   return rows.map((r) => ({
     seq: r.seq,
+    token: String(token),
     webhook: r.webhook,
     eventId: r.event_id,
     generation: r.generation,
@@ -157,23 +165,37 @@ export async function claim(client: pg.Client, o: ClaimOptions): Promise<OutboxR
   }));
 }
 
-export type Settlement =
-  | { seq: string; outcome: 'delivered'; status: number }
-  | { seq: string; outcome: 'retry'; status: number | null; error: string; retryAt: Date }
-  | { seq: string; outcome: 'dead'; status: number | null; error: string }
-  /** Not attempted after all (circuit opened, shutting down): back to the queue, the attempt not counted. */
-  | { seq: string; outcome: 'release' };
+/** Rows whose worker's lease ran out (it crashed, or lost its connection) go back to the queue. */
+export async function reclaimExpired(client: pg.Client): Promise<number> {
+  const r = await client.query(
+    "UPDATE helios.webhook_outbox SET state = 'pending', lease_until = NULL, claim_token = NULL WHERE state = 'inflight' AND lease_until < now()",
+  );
+  return r.rowCount ?? 0;
+}
 
-/** Records the outcomes of a batch of deliveries in one statement. */
+type SettlementOf<T> = T & { seq: string; token: string };
+export type Settlement =
+  | SettlementOf<{ outcome: 'delivered'; status: number }>
+  | SettlementOf<{ outcome: 'retry'; status: number | null; error: string; retryAt: Date }>
+  | SettlementOf<{ outcome: 'dead'; status: number | null; error: string }>
+  /** Not attempted after all (circuit opened, shutting down): back to the queue, the attempt not counted. */
+  | SettlementOf<{ outcome: 'release' }>;
+
+/**
+ * Records the outcomes of a batch of deliveries in one statement. Only the claim that holds a
+ * row settles it: a worker whose lease ran out and whose row was claimed again changes nothing.
+ */
 export async function settle(client: pg.Client, results: readonly Settlement[]): Promise<void> {
   if (results.length === 0) return;
   const seqs: string[] = [];
+  const tokens: string[] = [];
   const outcomes: string[] = [];
   const statuses: (number | null)[] = [];
   const errors: (string | null)[] = [];
   const retryAts: (Date | null)[] = [];
   for (const r of results) {
     seqs.push(r.seq);
+    tokens.push(r.token);
     outcomes.push(r.outcome);
     statuses.push(r.outcome === 'release' ? null : r.status);
     errors.push(r.outcome === 'retry' || r.outcome === 'dead' ? r.error.slice(0, 1000) : null);
@@ -187,19 +209,20 @@ export async function settle(client: pg.Client, results: readonly Settlement[]):
        attempts = CASE WHEN s.outcome = 'release' THEN greatest(o.attempts - 1, 0) ELSE o.attempts END,
        last_status = CASE WHEN s.outcome = 'release' THEN o.last_status ELSE s.status END,
        last_error = CASE WHEN s.outcome IN ('retry', 'dead') THEN s.error WHEN s.outcome = 'delivered' THEN NULL ELSE o.last_error END,
-       lease_until = NULL
-     FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::timestamptz[]) AS s(seq, outcome, status, error, retry_at)
-     WHERE o.seq = s.seq`,
-    [seqs, outcomes, statuses, errors, retryAts],
+       lease_until = NULL,
+       claim_token = NULL
+     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::text[], $6::timestamptz[]) AS s(seq, token, outcome, status, error, retry_at)
+     WHERE o.seq = s.seq AND o.state = 'inflight' AND o.claim_token = s.token`,
+    [seqs, tokens, outcomes, statuses, errors, retryAts],
   );
 }
 
 /** Pending rows per webhook and the oldest one's age, for metrics and SHOW helios.webhooks. */
 export async function queueDepths(client: pg.Client): Promise<Map<string, { pending: number; dead: number; oldestSeconds: number | null }>> {
   const { rows } = await client.query<{ webhook: string; pending: string; dead: string; oldest: number | null }>(
-    `SELECT webhook, count(*) FILTER (WHERE state = 'pending') AS pending, count(*) FILTER (WHERE state = 'dead') AS dead,
-            extract(epoch FROM now() - min(created_at) FILTER (WHERE state = 'pending'))::float8 AS oldest
-     FROM helios.webhook_outbox WHERE state IN ('pending', 'dead') GROUP BY webhook`,
+    `SELECT webhook, count(*) FILTER (WHERE state <> 'dead') AS pending, count(*) FILTER (WHERE state = 'dead') AS dead,
+            extract(epoch FROM now() - min(created_at) FILTER (WHERE state <> 'dead'))::float8 AS oldest
+     FROM helios.webhook_outbox WHERE state IN ('pending', 'inflight', 'dead') GROUP BY webhook`,
   );
   return new Map(rows.map((r) => [r.webhook, { pending: Number(r.pending), dead: Number(r.dead), oldestSeconds: r.oldest }]));
 }
