@@ -141,6 +141,13 @@ async function main(): Promise<void> {
   const fixedRate = fixedSent / ((performance.now() - t0) / 1000);
   const fixed = await waitDelivered(fixedSent, 'fixed', process.argv.includes('--verbose'));
   console.log(`\nfixed rate: ${Math.round(fixedRate)} events/s for ${FIXED_SECONDS} s (${perTick} rows per transaction, 100 transactions/s): commit-to-delivery p50 ${ms(fixed.p50)}, p95 ${ms(fixed.p95)}, p99 ${ms(fixed.p99)}, max ${ms(fixed.max)}`);
+  // Where the time went, from the outbox's own timestamps: commit to stored (capture), stored to delivered (workers).
+  const split = await db.query<{ q: string; capture: number; delivery: number }>(
+    `SELECT q::text, percentile_cont(q) WITHIN GROUP (ORDER BY extract(epoch FROM created_at - commit_time) * 1000) AS capture,
+            percentile_cont(q) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - created_at) * 1000) AS delivery
+     FROM helios.webhook_outbox, unnest(ARRAY[0.5, 0.95, 0.99]) AS q WHERE body LIKE '%"payload":"ffff%' GROUP BY q ORDER BY q`,
+  );
+  console.log(`  of which commit -> outbox ${split.rows.map((r) => `p${Number(r.q) * 100} ${r.capture.toFixed(1)} ms`).join(', ')}; outbox -> delivered ${split.rows.map((r) => `p${Number(r.q) * 100} ${r.delivery.toFixed(1)} ms`).join(', ')}`);
   await ask(receiver, true);
 
   // 4. Flat out: FLAT events inserted as fast as PostgreSQL takes them, 1,000 per transaction.

@@ -115,7 +115,7 @@ describe('CDC and webhook settings', () => {
   it('defaults to capture on, slot and publication helios_cdc over public, and the Svix retry schedule', () => {
     const c = load({ cwd: dirWith() });
     expect(c.cdc).toEqual({ enabled: true, slot: 'helios_cdc', publication: 'helios_cdc', schemas: ['public'] });
-    expect(c.webhooks).toEqual({ lanes: 4, timeoutMs: 15_000, leaseMs: 30_000, retryDelaysMs: [5000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000], pollMs: 500 });
+    expect(c.webhooks).toEqual({ lanes: 1, timeoutMs: 15_000, leaseMs: 30_000, retryDelaysMs: [5000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000], pollMs: 500 });
   });
 
   it('reads flags, variables and file values (lists as arrays too) and maps them onto the service settings', () => {

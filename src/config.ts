@@ -43,7 +43,7 @@ export const CONFIG_KEYS = {
   cdcSlot: { flag: 'cdc-slot', env: 'HELIOS_CDC_SLOT', default: 'helios_cdc' },
   cdcPublication: { flag: 'cdc-publication', env: 'HELIOS_CDC_PUBLICATION', default: 'helios_cdc' },
   cdcSchemas: { flag: 'cdc-schemas', env: 'HELIOS_CDC_SCHEMAS', default: 'public' },
-  webhookLanes: { flag: 'webhook-lanes', env: 'HELIOS_WEBHOOK_LANES', default: '4' },
+  webhookLanes: { flag: 'webhook-lanes', env: 'HELIOS_WEBHOOK_LANES', default: '1' },
   webhookTimeout: { flag: 'webhook-timeout', env: 'HELIOS_WEBHOOK_TIMEOUT', default: '15s' },
   webhookLease: { flag: 'webhook-lease', env: 'HELIOS_WEBHOOK_LEASE', default: '30s' },
   webhookRetry: { flag: 'webhook-retry', env: 'HELIOS_WEBHOOK_RETRY', default: '5s,5m,30m,2h,5h,10h,10h' },

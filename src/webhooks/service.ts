@@ -42,7 +42,9 @@ export interface DeliverySettings {
 export const DEFAULT_CDC: CdcSettings = { enabled: true, slot: 'helios_cdc', publication: 'helios_cdc', schemas: ['public'] };
 
 export const DEFAULT_DELIVERY: DeliverySettings = {
-  lanes: 4,
+  // One claimer per process keeps up to a thousand requests in flight; more lanes claim against each
+  // other (measured: 4 lanes raised p99 at 1,000 events/s from 6 ms to seconds).
+  lanes: 1,
   claimLimit: 500,
   leaseSeconds: 30,
   pollMs: 500,
