@@ -584,8 +584,11 @@ describe('deny', () => {
     expect(aborted.code).toBe('25P02');
     // A statement denied again in the aborted transaction: the server's 25P02 comes first.
     expect((await pgError(c.query('SELECT $1::int AS deny_me', [1]))).code).toBe('25P02');
-    status = nextStatus(c);
+    // pg rejects a failed query at its ErrorResponse, before that query's ReadyForQuery; a successful
+    // ROLLBACK resolves at its own, so every earlier status has arrived before the next is awaited.
     await c.query('ROLLBACK');
+    status = nextStatus(c);
+    await c.query('SELECT 1');
     expect(await status).toBe('I');
     const check = await direct();
     expect((await check.query("SELECT count(*)::int AS n FROM events WHERE label = 'ext-tx'")).rows[0].n).toBe(0);
