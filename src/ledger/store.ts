@@ -1,0 +1,183 @@
+// The ledger in the helios schema: entries appended in batches, each batch in one transaction
+// that also stores the tree's new frontier, under a row lock on the log's state, so several
+// sidecars append to one dense sequence and a crash leaves neither a gap nor a duplicate.
+import type pg from 'pg';
+import { leafHash, MerkleFrontier, type MerkleFrontierJSON } from './merkle/index.ts';
+import { encodeLeaf, leafPosition, type LeafEntry } from './leaf.ts';
+import { openCheckpoint, type NoteVerifier } from './checkpoint/index.ts';
+
+export const LOG_NAME = 'helios';
+
+export interface LedgerHead {
+  size: number;
+  root: Buffer;
+}
+
+/** Appends leaves; returns the log's new size and root. */
+export async function appendLeaves(client: pg.Client, leaves: readonly LeafEntry[]): Promise<LedgerHead & { first: number }> {
+  await client.query('BEGIN');
+  try {
+    await client.query(
+      `INSERT INTO helios.ledger_state (log, size, frontier, root) VALUES ($1, 0, $2, $3) ON CONFLICT (log) DO NOTHING`,
+      [LOG_NAME, JSON.stringify(new MerkleFrontier().toJSON()), new MerkleFrontier().root()],
+    );
+    const { rows } = await client.query<{ size: string; frontier: MerkleFrontierJSON }>('SELECT size, frontier FROM helios.ledger_state WHERE log = $1 FOR UPDATE', [LOG_NAME]);
+    const frontier = MerkleFrontier.fromJSON(rows[0]!.frontier);
+    const first = Number(rows[0]!.size);
+    if (frontier.size !== first) throw new Error(`ledger state is inconsistent: size ${first}, frontier covers ${frontier.size}`);
+    const ids: string[] = [];
+    const kinds: string[] = [];
+    const data: Buffer[] = [];
+    const hashes: Buffer[] = [];
+    for (const l of leaves) {
+      const leaf = encodeLeaf(frontier.size, l);
+      const h = leafHash(leaf);
+      ids.push(String(frontier.append(h)));
+      kinds.push(l.kind);
+      data.push(leaf);
+      hashes.push(h);
+    }
+    if (leaves.length) {
+      await client.query(
+        'INSERT INTO helios.ledger_entries (id, kind, leaf, leaf_hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[])',
+        [ids, kinds, data, hashes],
+      );
+    }
+    const root = frontier.root();
+    await client.query('UPDATE helios.ledger_state SET size = $2, frontier = $3, root = $4, updated_at = now() WHERE log = $1', [
+      LOG_NAME, frontier.size, JSON.stringify(frontier.toJSON()), root,
+    ]);
+    await client.query('COMMIT');
+    return { size: frontier.size, root, first };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+export async function readHead(client: pg.Client): Promise<LedgerHead & { frontier: MerkleFrontierJSON | null }> {
+  const { rows } = await client.query<{ size: string; root: Buffer; frontier: MerkleFrontierJSON }>('SELECT size, root, frontier FROM helios.ledger_state WHERE log = $1', [LOG_NAME]);
+  if (!rows[0]) return { size: 0, root: new MerkleFrontier().root(), frontier: null };
+  return { size: Number(rows[0].size), root: rows[0].root, frontier: rows[0].frontier };
+}
+
+/**
+ * An entry changed together with its leaf hash keeps every per-entry check; the tree narrows it
+ * to one perfect subtree: the first whose recomputed root differs from the stored frontier's.
+ */
+function mismatchedSubtree(computed: MerkleFrontier, stored: MerkleFrontierJSON | null): LocalVerification['firstBad'] {
+  if (!stored || stored.size !== computed.size) return null;
+  const mine = computed.subtreeRoots();
+  // The frontier's subtrees are the set bits of the size, largest first.
+  let lo = 0;
+  let i = 0;
+  for (let bit = 2 ** Math.floor(Math.log2(Math.max(1, computed.size))); bit >= 1 && i < mine.length; bit /= 2) {
+    if (Math.floor(computed.size / bit) % 2 === 0) continue;
+    const hi = lo + bit;
+    if (stored.hashes[i] !== mine[i]!.toString('hex')) {
+      return { position: lo, reason: `entries ${lo} to ${hi - 1} no longer hash to the stored tree (one was changed with its leaf hash recomputed)` };
+    }
+    lo = hi;
+    i++;
+  }
+  return null;
+}
+
+export interface LocalVerification {
+  ok: boolean;
+  /** Entries read and recomputed. */
+  entries: number;
+  /** Size and root the stored state claims, and the root recomputed from the stored leaves. */
+  stateSize: number;
+  stateRoot: string;
+  computedRoot: string;
+  /** The first position where the stored log is wrong, and why. */
+  firstBad: { position: number; reason: string } | null;
+}
+
+/**
+ * Recomputes the tree from the stored leaves, in id order, in chunks: every id must be the next
+ * position, every leaf_hash must be SHA-256(0x00 || leaf), and the root over all of them must be
+ * the stored state's. It cannot see a tail removed together with a rewritten state, nor a full
+ * rewrite: only a checkpoint held outside this database can (see the witnesses).
+ */
+export async function verifyLocal(client: pg.Client, chunk = 50_000): Promise<LocalVerification> {
+  const head = await readHead(client);
+  const frontier = new MerkleFrontier();
+  let firstBad: LocalVerification['firstBad'] = null;
+  let last = -1;
+  for (;;) {
+    const { rows } = await client.query<{ id: string; leaf: Buffer; leaf_hash: Buffer }>(
+      'SELECT id, leaf, leaf_hash FROM helios.ledger_entries WHERE id > $1 ORDER BY id LIMIT $2',
+      [last, chunk],
+    );
+    for (const r of rows) {
+      const id = Number(r.id);
+      if (firstBad === null) {
+        const says = leafPosition(r.leaf);
+        if (id !== frontier.size) firstBad = { position: frontier.size, reason: id > frontier.size ? `entry ${frontier.size} is missing (next stored id is ${id})` : `entry ${id} is out of place` };
+        else if (says !== id) firstBad = { position: id, reason: `the entry stored at ${id} says it belongs at ${says ?? 'no position (not a leaf)'} (entries were moved or replaced)` };
+        else if (!leafHash(r.leaf).equals(r.leaf_hash)) firstBad = { position: id, reason: `entry ${id}: its leaf does not hash to its stored leaf_hash (the entry was changed)` };
+      }
+      frontier.append(leafHash(r.leaf));
+      last = id;
+    }
+    if (rows.length < chunk) break;
+  }
+  const computed = frontier.root();
+  if (firstBad === null && frontier.size !== head.size) {
+    firstBad = { position: Math.min(frontier.size, head.size), reason: `the log state says ${head.size} entries, ${frontier.size} are stored` };
+  }
+  if (firstBad === null && !computed.equals(head.root)) {
+    firstBad = mismatchedSubtree(frontier, head.frontier) ?? { position: 0, reason: 'the root recomputed from the stored leaves differs from the stored state root' };
+  }
+  return {
+    ok: firstBad === null,
+    entries: frontier.size,
+    stateSize: head.size,
+    stateRoot: head.root.toString('hex'),
+    computedRoot: computed.toString('hex'),
+    firstBad,
+  };
+}
+
+export interface CheckpointVerification {
+  ok: boolean;
+  size: number;
+  root: string;
+  /** Root of the first `size` stored leaves, each rehashed from its data; null when fewer are stored. */
+  computedRoot: string | null;
+  reason: string | null;
+}
+
+/**
+ * Checks the stored log against a signed checkpoint held outside this database (a witness's, or
+ * one exported earlier): the signature must verify, and the first `size` stored leaves must hash
+ * to its root. This is what catches a removed tail or a rewrite of the whole log with every hash
+ * recomputed, which local verification cannot.
+ */
+export async function verifyAgainstCheckpoint(client: pg.Client, note: string, verifiers: readonly NoteVerifier[], origin?: string): Promise<CheckpointVerification> {
+  const { checkpoint } = openCheckpoint(note, verifiers, { origin });
+  const frontier = new MerkleFrontier();
+  let last = -1;
+  while (frontier.size < checkpoint.size) {
+    const { rows } = await client.query<{ id: string; leaf: Buffer }>('SELECT id, leaf FROM helios.ledger_entries WHERE id > $1 ORDER BY id LIMIT $2', [
+      last, Math.min(50_000, checkpoint.size - frontier.size),
+    ]);
+    if (rows.length === 0) break;
+    for (const r of rows) {
+      if (Number(r.id) !== frontier.size) break;
+      frontier.append(leafHash(r.leaf));
+      last = Number(r.id);
+    }
+    if (Number(rows[rows.length - 1]!.id) !== last) break;
+  }
+  const root = checkpoint.root.toString('hex');
+  if (frontier.size < checkpoint.size) {
+    return { ok: false, size: checkpoint.size, root, computedRoot: null, reason: `the checkpoint covers ${checkpoint.size} entries; only ${frontier.size} contiguous entries are stored (entries were removed)` };
+  }
+  const computed = frontier.root().toString('hex');
+  return computed === root
+    ? { ok: true, size: checkpoint.size, root, computedRoot: computed, reason: null }
+    : { ok: false, size: checkpoint.size, root, computedRoot: computed, reason: `the first ${checkpoint.size} stored entries do not hash to the checkpoint's root (the log was rewritten)` };
+}
