@@ -1,11 +1,13 @@
 // Built-in plugin registry: resolves --plugins (all | none | comma list) to plugin instances.
 import type { CostEngine } from '../src/cost/index.ts';
 import type { Observability } from '../src/observability/index.ts';
+import type { LedgerService } from '../src/ledger/service.ts';
 import type { WebhookService } from '../src/webhooks/service.ts';
 import type { Plugin } from './contract.ts';
 import { createAdminConsole } from './admin-console.ts';
 import { createBudgetPlugin } from './budget.ts';
 import { createCostPlugin } from './cost.ts';
+import { createLedgerPlugin } from './ledger.ts';
 import { createMetricsPlugin } from './metrics.ts';
 import { createQueryCounter } from './query-counter.ts';
 import { createTracingPlugin } from './tracing.ts';
@@ -18,6 +20,8 @@ export interface PluginDeps {
   readonly cost?: CostEngine;
   /** Absent when the sidecar has no control connection (the webhooks plugin then refuses to load). */
   readonly webhooks?: WebhookService;
+  /** Absent when the audit ledger is not running (the ledger plugin then refuses to load). */
+  readonly ledger?: LedgerService;
 }
 
 function costEngine(d: PluginDeps, plugin: string): CostEngine {
@@ -37,12 +41,17 @@ const BUILTINS: Record<string, (deps: PluginDeps) => Plugin> = {
     if (!d.webhooks) throw new Error('plugin webhooks needs the webhook service, which is not running');
     return createWebhooksPlugin(d.webhooks);
   },
+  ledger: (d) => {
+    if (!d.ledger) throw new Error('plugin ledger needs the audit ledger, which is not running');
+    return createLedgerPlugin(d.ledger);
+  },
 };
 
 /** Plugins 'all' leaves out when their engine is missing. */
 function available(d: PluginDeps, name: string): boolean {
   if (name === 'cost' || name === 'budget') return d.cost !== undefined;
   if (name === 'webhooks') return d.webhooks !== undefined;
+  if (name === 'ledger') return d.ledger !== undefined;
   return true;
 }
 

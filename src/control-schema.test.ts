@@ -65,18 +65,19 @@ describe('migrate', () => {
     await resetSchema();
     const client = await connect();
     const first = await migrate(client);
-    expect(first).toEqual({ from: 0, to: 4, applied: ['0001_helios_schema', '0002_cost', '0003_webhooks', '0004_ledger'] });
+    expect(first).toEqual({ from: 0, to: 5, applied: ['0001_helios_schema', '0002_cost', '0003_webhooks', '0004_ledger', '0005_ledger_checkpoints'] });
     const { rows } = await client.query('SELECT helios.version() AS v');
-    expect(rows[0].v).toBe('heliosdb schema 4');
+    expect(rows[0].v).toBe('heliosdb schema 5');
     const versions = await client.query('SELECT version, name, applied_at FROM helios.schema_version ORDER BY version');
     expect(versions.rows).toEqual([
       { version: 1, name: '0001_helios_schema', applied_at: expect.any(Date) },
       { version: 2, name: '0002_cost', applied_at: expect.any(Date) },
       { version: 3, name: '0003_webhooks', applied_at: expect.any(Date) },
       { version: 4, name: '0004_ledger', applied_at: expect.any(Date) },
+      { version: 5, name: '0005_ledger_checkpoints', applied_at: expect.any(Date) },
     ]);
 
-    expect(await migrate(client)).toEqual({ from: 4, to: 4, applied: [] });
+    expect(await migrate(client)).toEqual({ from: 5, to: 5, applied: [] });
   });
 
   it('applies only what is pending, in order, one transaction each', async () => {
@@ -101,8 +102,8 @@ describe('migrate', () => {
     await resetSchema();
     const racers = await Promise.all([connect(), connect(), connect(), connect()]);
     const results = await Promise.all(racers.map((c) => migrate(c)));
-    expect(results.flatMap((r) => r.applied).sort()).toEqual(['0001_helios_schema', '0002_cost', '0003_webhooks', '0004_ledger']);
-    expect(results.every((r) => r.to === 4)).toBe(true);
+    expect(results.flatMap((r) => r.applied).sort()).toEqual(['0001_helios_schema', '0002_cost', '0003_webhooks', '0004_ledger', '0005_ledger_checkpoints']);
+    expect(results.every((r) => r.to === 5)).toBe(true);
   });
 
   it('refuses a schema newer than this HeliosDB knows', async () => {
@@ -110,7 +111,7 @@ describe('migrate', () => {
     const client = await connect();
     await migrate(client);
     await client.query("INSERT INTO helios.schema_version (version, name) VALUES (42, '0042_from_the_future')");
-    await expect(migrate(client)).rejects.toThrow('helios schema version 42 is newer than this HeliosDB knows (4); upgrade HeliosDB');
+    await expect(migrate(client)).rejects.toThrow('helios schema version 42 is newer than this HeliosDB knows (5); upgrade HeliosDB');
     // The failed attempt left no transaction open.
     expect((await client.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
   });

@@ -13,46 +13,53 @@ export interface LedgerHead {
   root: Buffer;
 }
 
-/** Appends leaves; returns the log's new size and root. */
+/** Appends leaves in a transaction of its own; returns the log's new size and root. */
 export async function appendLeaves(client: pg.Client, leaves: readonly LeafEntry[]): Promise<LedgerHead & { first: number }> {
   await client.query('BEGIN');
   try {
-    await client.query(
-      `INSERT INTO helios.ledger_state (log, size, frontier, root) VALUES ($1, 0, $2, $3) ON CONFLICT (log) DO NOTHING`,
-      [LOG_NAME, JSON.stringify(new MerkleFrontier().toJSON()), new MerkleFrontier().root()],
-    );
-    const { rows } = await client.query<{ size: string; frontier: MerkleFrontierJSON }>('SELECT size, frontier FROM helios.ledger_state WHERE log = $1 FOR UPDATE', [LOG_NAME]);
-    const frontier = MerkleFrontier.fromJSON(rows[0]!.frontier);
-    const first = Number(rows[0]!.size);
-    if (frontier.size !== first) throw new Error(`ledger state is inconsistent: size ${first}, frontier covers ${frontier.size}`);
-    const ids: string[] = [];
-    const kinds: string[] = [];
-    const data: Buffer[] = [];
-    const hashes: Buffer[] = [];
-    for (const l of leaves) {
-      const leaf = encodeLeaf(frontier.size, l);
-      const h = leafHash(leaf);
-      ids.push(String(frontier.append(h)));
-      kinds.push(l.kind);
-      data.push(leaf);
-      hashes.push(h);
-    }
-    if (leaves.length) {
-      await client.query(
-        'INSERT INTO helios.ledger_entries (id, kind, leaf, leaf_hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[])',
-        [ids, kinds, data, hashes],
-      );
-    }
-    const root = frontier.root();
-    await client.query('UPDATE helios.ledger_state SET size = $2, frontier = $3, root = $4, updated_at = now() WHERE log = $1', [
-      LOG_NAME, frontier.size, JSON.stringify(frontier.toJSON()), root,
-    ]);
+    const head = await appendInTransaction(client, leaves);
     await client.query('COMMIT');
-    return { size: frontier.size, root, first };
+    return head;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Appends leaves inside the caller's transaction (change capture's hand-off, so row changes and
+ * the capture checkpoint commit together). The state row lock orders concurrent appenders.
+ */
+export async function appendInTransaction(client: pg.Client, leaves: readonly LeafEntry[]): Promise<LedgerHead & { first: number }> {
+  const empty = new MerkleFrontier();
+  await client.query('INSERT INTO helios.ledger_state (log, size, frontier, root) VALUES ($1, 0, $2, $3) ON CONFLICT (log) DO NOTHING', [
+    LOG_NAME, JSON.stringify(empty.toJSON()), empty.root(),
+  ]);
+  const { rows } = await client.query<{ size: string; frontier: MerkleFrontierJSON }>('SELECT size, frontier FROM helios.ledger_state WHERE log = $1 FOR UPDATE', [LOG_NAME]);
+  const frontier = MerkleFrontier.fromJSON(rows[0]!.frontier);
+  const first = Number(rows[0]!.size);
+  if (frontier.size !== first) throw new Error(`ledger state is inconsistent: size ${first}, frontier covers ${frontier.size}`);
+  if (leaves.length === 0) return { size: first, root: frontier.root(), first };
+  const ids: string[] = [];
+  const kinds: string[] = [];
+  const data: Buffer[] = [];
+  const hashes: Buffer[] = [];
+  for (const l of leaves) {
+    const leaf = encodeLeaf(frontier.size, l);
+    const h = leafHash(leaf);
+    ids.push(String(frontier.append(h)));
+    kinds.push(l.kind);
+    data.push(leaf);
+    hashes.push(h);
+  }
+  await client.query('INSERT INTO helios.ledger_entries (id, kind, leaf, leaf_hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[])', [
+    ids, kinds, data, hashes,
+  ]);
+  const root = frontier.root();
+  await client.query('UPDATE helios.ledger_state SET size = $2, frontier = $3, root = $4, updated_at = now() WHERE log = $1', [
+    LOG_NAME, frontier.size, JSON.stringify(frontier.toJSON()), root,
+  ]);
+  return { size: frontier.size, root, first };
 }
 
 export async function readHead(client: pg.Client): Promise<LedgerHead & { frontier: MerkleFrontierJSON | null }> {

@@ -200,21 +200,23 @@ export class WebhookService {
   }
 
   reload(): Promise<void> {
-    this.reloading ??= (async () => {
-      try {
-        const client = await this.client();
-        await this.registry.load(client);
-        for (const h of this.registry.list()) {
-          if (h.invalid !== null && h.state !== 'disabled') await this.disable(h.name, `invalid condition: ${h.invalid}`);
-        }
-        await this.maybeStartCapture(client);
-        this.dispatcher.wake();
-        this.backfills.kick();
-      } finally {
-        this.reloading = null;
+    if (this.reloading) return this.reloading;
+    const run = (async () => {
+      const client = await this.client();
+      await this.registry.load(client);
+      for (const h of this.registry.list()) {
+        if (h.invalid !== null && h.state !== 'disabled') await this.disable(h.name, `invalid condition: ${h.invalid}`);
       }
+      await this.maybeStartCapture(client);
+      this.dispatcher.wake();
+      this.backfills.kick();
     })();
-    return this.reloading;
+    this.reloading = run;
+    // Cleared after it settles (never before it is stored, which a synchronous finish would do).
+    void run.catch(() => {}).then(() => {
+      if (this.reloading === run) this.reloading = null;
+    });
+    return run;
   }
 
   private async maybeStartCapture(client: pg.Client): Promise<void> {

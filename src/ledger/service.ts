@@ -1,0 +1,194 @@
+// The audit ledger in a running sidecar: statements through the proxy, committed row changes
+// (a change-capture sink, so they commit with the capture checkpoint) and HeliosDB's own actions
+// are appended in batches; every interval a checkpoint of the new size is signed, never one
+// inconsistent with the last (CheckpointSigner refuses), and stored in helios.ledger_checkpoints.
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import type { Registry } from 'prom-client';
+import type { ChangeSink } from '../cdc/capture.ts';
+import type { CommittedTransaction, Row } from '../cdc/event.ts';
+import { connectControl, type ControlTarget } from '../control-client.ts';
+import { registerScrapeMetric } from '../observability/scrape-metric.ts';
+import { CheckpointSigner } from './checkpoint/index.ts';
+import { canonicalJson, type LeafEntry, type LeafValue } from './leaf.ts';
+import { consistencyProof, verifyConsistency, type HashSource } from './merkle/index.ts';
+import { appendInTransaction, appendLeaves, readHead } from './store.ts';
+
+export interface LedgerOptions {
+  control: () => ControlTarget | undefined;
+  registry: Registry;
+  log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** Where the checkpoint signing key and its last-signed state live. */
+  keyDir: string;
+  /** The log's name in its checkpoints (C2SP origin line). */
+  origin: string;
+  flushMs?: number;
+  maxBatch?: number;
+  checkpointMs?: number;
+  /** Tables whose row changes are logged (schema.table); empty = all. */
+  tables?: readonly string[];
+}
+
+/** The hash of a row's values, so the ledger proves a change without holding the data. */
+export function rowDigest(row: Row | null): string | null {
+  return row === null ? null : createHash('sha256').update(canonicalJson(row as LeafValue)).digest('hex');
+}
+
+/** Leaves for committed row changes; written inside change capture's hand-off transaction. */
+export class LedgerSink implements ChangeSink {
+  readonly name = 'ledger';
+  appended = 0;
+
+  constructor(private readonly tables: ReadonlySet<string> | null) {}
+
+  async write(client: pg.Client, txs: readonly CommittedTransaction[]): Promise<void> {
+    const leaves: LeafEntry[] = [];
+    for (const tx of txs) {
+      for (const e of tx.events) {
+        if (this.tables && !this.tables.has(e.table)) continue;
+        leaves.push({
+          kind: 'row',
+          fields: { table: e.table, op: e.op, key: e.key as LeafValue, new: rowDigest(e.new), old: rowDigest(e.old), lsn: e.lsn, xid: e.xid, index: e.index, time: e.commitTime },
+        });
+      }
+    }
+    if (leaves.length === 0) return;
+    await appendInTransaction(client, leaves);
+    this.appended += leaves.length;
+  }
+}
+
+export class LedgerService {
+  readonly sink: LedgerSink;
+  private queue: LeafEntry[] = [];
+  private flushing: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private checkpointTimer: NodeJS.Timeout | null = null;
+  private client: pg.Client | null = null;
+  private signer: CheckpointSigner | null = null;
+  private closed = false;
+  private readonly stats = { appended: 0, failedFlushes: 0, checkpoints: 0, size: 0 };
+
+  constructor(private readonly o: LedgerOptions) {
+    this.sink = new LedgerSink(o.tables?.length ? new Set(o.tables) : null);
+    registerScrapeMetric(o.registry, 'helios_ledger_entries_total', 'Ledger entries appended by this process (statements and actions; row changes by change capture).', 'counter', () => [
+      { value: this.stats.appended, labels: {} },
+    ]);
+    registerScrapeMetric(o.registry, 'helios_ledger_size', 'Entries in the ledger at the last checkpoint this process signed or saw.', 'gauge', () => [{ value: this.stats.size, labels: {} }]);
+    registerScrapeMetric(o.registry, 'helios_ledger_pending_entries', 'Entries queued in this process, not yet appended.', 'gauge', () => [{ value: this.queue.length, labels: {} }]);
+  }
+
+  start(): void {
+    this.signer = CheckpointSigner.open(this.o.keyDir, this.o.origin);
+    this.checkpointTimer = setInterval(() => void this.checkpoint().catch((err: Error) => this.o.log('warn', 'ledger: checkpoint failed', { error: err.message })), this.o.checkpointMs ?? 10_000);
+    this.checkpointTimer.unref();
+  }
+
+  get verifierKey(): string | undefined {
+    return this.signer?.verifierKey;
+  }
+
+  /** Queues an entry; appended within flushMs. Never throws. */
+  record(kind: LeafEntry['kind'], fields: Record<string, LeafValue | undefined>): void {
+    if (this.closed) return;
+    this.queue.push({ kind, fields });
+    if (this.queue.length >= (this.o.maxBatch ?? 5000)) this.flushSoon(0);
+    else this.flushSoon(this.o.flushMs ?? 50);
+  }
+
+  private flushSoon(ms: number): void {
+    if (this.timer && ms > 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.flush();
+    }, ms);
+    this.timer.unref();
+  }
+
+  /** Appends everything queued; a failed append keeps the entries queued and is retried. Concurrent calls share one run. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    const run = this.appendQueued();
+    this.flushing = run;
+    void run.finally(() => {
+      if (this.flushing === run) this.flushing = null;
+    });
+    return run;
+  }
+
+  private async appendQueued(): Promise<void> {
+    while (this.queue.length) {
+      const batch = this.queue.slice(0, this.o.maxBatch ?? 5000);
+      try {
+        const client = await this.connection();
+        const head = await appendLeaves(client, batch);
+        this.queue.splice(0, batch.length);
+        this.stats.appended += batch.length;
+        this.stats.size = head.size;
+      } catch (err) {
+        this.stats.failedFlushes++;
+        this.o.log('warn', 'ledger: append failed; entries stay queued and are retried', { entries: this.queue.length, error: (err as Error).message });
+        await this.client?.end().catch(() => {});
+        this.client = null;
+        if (!this.closed) this.flushSoon(1000);
+        return;
+      }
+    }
+  }
+
+  private async connection(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const target = this.o.control();
+    if (!target) throw new Error('no control connection configured');
+    const c = await connectControl(target);
+    c.on('error', () => {});
+    c.on('end', () => {
+      if (this.client === c) this.client = null;
+    });
+    this.client = c;
+    return c;
+  }
+
+  /**
+   * Signs a checkpoint of the current head when it grew. The signer itself refuses a smaller
+   * size, the same size with another root, and anything the consistency proof (from the
+   * stored leaves) does not bridge.
+   */
+  async checkpoint(): Promise<{ size: number; note: string } | null> {
+    if (!this.signer) return null;
+    await this.flush();
+    const client = await this.connection();
+    const head = await readHead(client);
+    const last = this.signer.lastSigned;
+    if (last && last.size === head.size) return null;
+    const source: HashSource = {
+      leafHash: async (i) => (await this.leafHashes(client, i, i + 1))[0]!,
+      leafHashes: (start, end) => this.leafHashes(client, start, end),
+    };
+    const proof = last && last.size > 0 && last.size < head.size ? await consistencyProof(last.size, head.size, source) : [];
+    const note = this.signer.sign(head.size, head.root, (oldSize, oldRoot, newSize, newRoot) =>
+      oldSize === 0 || (oldSize === newSize ? oldRoot.equals(newRoot) : verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof)),
+    );
+    await client.query('INSERT INTO helios.ledger_checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING', [head.size, head.root, note]);
+    this.stats.checkpoints++;
+    this.stats.size = head.size;
+    this.o.log('debug', 'ledger: checkpoint signed', { size: head.size });
+    return { size: head.size, note };
+  }
+
+  private async leafHashes(client: pg.Client, start: number, end: number): Promise<Buffer[]> {
+    const { rows } = await client.query<{ leaf_hash: Buffer }>('SELECT leaf_hash FROM helios.ledger_entries WHERE id >= $1 AND id < $2 ORDER BY id', [start, end]);
+    if (rows.length !== end - start) throw new Error(`ledger entries ${start} to ${end - 1} are not all stored`);
+    return rows.map((r) => r.leaf_hash);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    await this.flush().catch(() => {});
+    await this.client?.end().catch(() => {});
+    this.client = null;
+  }
+}
