@@ -1,4 +1,5 @@
 // Command line: `helios up` (embedded PostgreSQL + proxy) and `helios proxy` (proxy in front of an existing server).
+import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Plugin } from '../plugins/contract.ts';
@@ -19,6 +20,7 @@ import { CostEngine, DEFAULT_COST_OPTIONS } from './cost/index.ts';
 import { createReadiness } from './readiness.ts';
 import { planReload } from './reload.ts';
 import type { WebhookService } from './webhooks/service.ts';
+import type { LedgerService } from './ledger/service.ts';
 
 type Mode = 'up' | 'proxy';
 
@@ -51,6 +53,12 @@ const DESCRIPTIONS: Record<ConfigKey, string> = {
   webhookLease: 'how long a claimed outbox row stays with one worker; longer than --webhook-timeout',
   webhookRetry: 'comma list of delays before attempt 2, 3, ... (the last one repeats)',
   webhookPoll: 'longest idle wait between outbox claims',
+  ledger: 'the audit ledger of statements, row changes and HeliosDB actions: on or off',
+  ledgerOrigin: 'the ledger name its signed checkpoints carry',
+  ledgerRows: 'log committed row changes too: on starts change capture for the ledger (a replication slot)',
+  ledgerTables: 'comma list of tables whose row changes are logged (default: all)',
+  ledgerFullText: 'log statement text with its literals instead of the normalized text',
+  ledgerCheckpoint: 'how often a checkpoint of the grown ledger is signed',
 };
 
 const METAVARS: Record<ConfigKey, string> = {
@@ -60,11 +68,15 @@ const METAVARS: Record<ConfigKey, string> = {
   rateCard: 'NAME|FILE', costTenant: 'LIST', costStatementLimit: 'USD|off',
   cdc: 'on|off', cdcSlot: 'NAME', cdcPublication: 'NAME', cdcSchemas: 'LIST',
   webhookLanes: 'N', webhookTimeout: 'DURATION', webhookLease: 'DURATION', webhookRetry: 'LIST', webhookPoll: 'DURATION',
+  ledger: 'on|off', ledgerOrigin: 'NAME', ledgerRows: 'on|off', ledgerTables: 'LIST', ledgerFullText: 'on|off', ledgerCheckpoint: 'DURATION',
 };
 
 const OBSERVABILITY_KEYS: ConfigKey[] = ['slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs', 'rateCard', 'costTenant', 'costStatementLimit'];
 
-const WEBHOOK_KEYS: ConfigKey[] = ['cdc', 'cdcSlot', 'cdcPublication', 'cdcSchemas', 'webhookLanes', 'webhookTimeout', 'webhookLease', 'webhookRetry', 'webhookPoll'];
+const WEBHOOK_KEYS: ConfigKey[] = [
+  'cdc', 'cdcSlot', 'cdcPublication', 'cdcSchemas', 'webhookLanes', 'webhookTimeout', 'webhookLease', 'webhookRetry', 'webhookPoll',
+  'ledger', 'ledgerOrigin', 'ledgerRows', 'ledgerTables', 'ledgerFullText', 'ledgerCheckpoint',
+];
 
 const COMMAND_KEYS: Record<Mode, ConfigKey[]> = {
   up: ['data', 'listen', 'http', 'plugins', 'tlsCert', 'tlsKey', 'drainTimeout', 'maxMessageBytes', 'logLevel', ...OBSERVABILITY_KEYS, ...WEBHOOK_KEYS],
@@ -87,6 +99,7 @@ Usage:
   helios webhook list|create|show|pause|resume|delete|rotate|replay|replay-dead|backfill|deliveries ...
                                          CDC webhooks on a running HeliosDB (helios webhook --help)
   helios cdc                             change-capture status: slot, lag, wal_status, alarm
+  helios witness --dir DIR --log ORIGIN=VKEY ...  transparency log witness (c2sp.org/tlog-witness)
   helios --version
   helios COMMAND --help                  options of a command
 `;
@@ -179,10 +192,11 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
   let cost: CostEngine | undefined;
   let webhooks: WebhookService | undefined;
   let webhooksStarted = false;
+  let ledger: LedgerService | undefined;
   let upstreamAddress = { host: '', port: 0 };
   /** HeliosDB's own login to the upstream: migrations, and diagnostics such as EXPLAIN and pg_locks. */
   let control: ControlTarget | undefined;
-  const buildPlugins = (spec: PluginSpec) => createPlugins(spec, { observability: observability!, cost, webhooks } satisfies PluginDeps);
+  const buildPlugins = (spec: PluginSpec) => createPlugins(spec, { observability: observability!, cost, webhooks, ledger } satisfies PluginDeps);
   let schemaStatus = 'pending';
   let stopping = false;
 
@@ -192,6 +206,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
     await http?.close();
     // Before PostgreSQL stops: capture confirms its slot and workers settle what they delivered.
     await webhooks?.close();
+    await ledger?.close();
     await cost?.close();
     await observability?.close();
     await pg?.stop();
@@ -222,6 +237,11 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
     if (!webhooks || stopping) return;
     if (webhooksStarted) return void webhooks.reload().catch(() => {});
     webhooksStarted = true;
+    try {
+      ledger?.start();
+    } catch (err) {
+      log.error('ledger: cannot open its signing key; checkpoints are not signed', { error: (err as Error).message });
+    }
     await webhooks.start();
   };
 
@@ -327,7 +347,27 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
     if (control) {
       // Loaded here, not at the top: commands that never serve (budget, webhook, --help) skip capture and delivery code.
       const { WebhookService } = await import('./webhooks/service.ts');
-      webhooks = new WebhookService({ control: () => control, registry: metrics.registry, log: (level, msg, fields) => log.log(level, msg, fields), ...webhookServiceSettings(config) });
+      if (config.ledger.enabled) {
+        const { LedgerService } = await import('./ledger/service.ts');
+        ledger = new LedgerService({
+          control: () => control,
+          registry: metrics.registry,
+          log: (level, msg, fields) => log.log(level, msg, fields),
+          keyDir: join(config.data, 'ledger-keys'),
+          origin: config.ledger.origin,
+          tables: config.ledger.tables,
+          fullText: config.ledger.fullText,
+          checkpointMs: config.ledger.checkpointMs,
+        });
+      }
+      webhooks = new WebhookService({
+        control: () => control,
+        registry: metrics.registry,
+        log: (level, msg, fields) => log.log(level, msg, fields),
+        ...webhookServiceSettings(config),
+        sinks: ledger ? [ledger.sink] : [],
+        alwaysCapture: Boolean(ledger && config.ledger.rows),
+      });
       // Our own cluster has the schema already; `proxy` starts them once the upstream is migrated.
       if (mode === 'up') await startWebhooks();
     }
@@ -412,6 +452,11 @@ export async function main(argv: string[]): Promise<void> {
       case 'cdc': {
         const { webhookCommand } = await import('./webhooks-cli.ts');
         await webhookCommand(command === 'cdc' ? 'cdc' : 'webhook', rest);
+        return;
+      }
+      case 'witness': {
+        const { witnessCommand } = await import('./ledger/witness/cli.ts');
+        await witnessCommand(rest);
         return;
       }
       default:

@@ -48,6 +48,12 @@ export const CONFIG_KEYS = {
   webhookLease: { flag: 'webhook-lease', env: 'HELIOS_WEBHOOK_LEASE', default: '30s' },
   webhookRetry: { flag: 'webhook-retry', env: 'HELIOS_WEBHOOK_RETRY', default: '5s,5m,30m,2h,5h,10h,10h' },
   webhookPoll: { flag: 'webhook-poll', env: 'HELIOS_WEBHOOK_POLL', default: '500ms' },
+  ledger: { flag: 'ledger', env: 'HELIOS_LEDGER', default: 'on' },
+  ledgerOrigin: { flag: 'ledger-origin', env: 'HELIOS_LEDGER_ORIGIN', default: 'heliosdb.local/ledger' },
+  ledgerRows: { flag: 'ledger-rows', env: 'HELIOS_LEDGER_ROWS', default: 'off' },
+  ledgerTables: { flag: 'ledger-tables', env: 'HELIOS_LEDGER_TABLES', default: '' },
+  ledgerFullText: { flag: 'ledger-full-text', env: 'HELIOS_LEDGER_FULL_TEXT', default: 'off' },
+  ledgerCheckpoint: { flag: 'ledger-checkpoint', env: 'HELIOS_LEDGER_CHECKPOINT', default: '10s' },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -89,6 +95,8 @@ export interface HeliosConfig {
   cdc: { enabled: boolean; slot: string; publication: string; schemas: string[] };
   /** Webhook delivery: worker lanes, request timeout, row lease, delays between attempts, idle poll. */
   webhooks: { lanes: number; timeoutMs: number; leaseMs: number; retryDelaysMs: number[]; pollMs: number };
+  /** The audit ledger: on/off, its checkpoints' origin, row changes (starts change capture), tables, full statement text, checkpoint interval. */
+  ledger: { enabled: boolean; origin: string; rows: boolean; tables: string[]; fullText: boolean; checkpointMs: number };
   /** The config file that was read, if any. */
   file?: string;
 }
@@ -133,7 +141,8 @@ function readConfigFile(path: string, explicit: boolean): Record<string, unknown
 }
 
 /** Keys a config file may also give as a JSON array. */
-const LIST_KEYS: readonly ConfigKey[] = ['plugins', 'cdcSchemas', 'webhookRetry'];
+const LIST_KEYS: readonly ConfigKey[] = ['plugins', 'cdcSchemas', 'webhookRetry', 'ledgerTables'];
+const ON_OFF_KEYS: readonly ConfigKey[] = ['cdc', 'ledger', 'ledgerRows', 'ledgerFullText'];
 
 function fileValue(file: Record<string, unknown>, key: ConfigKey, path: string): Raw | undefined {
   const v = file[key];
@@ -143,8 +152,8 @@ function fileValue(file: Record<string, unknown>, key: ConfigKey, path: string):
   if (typeof v === 'number') return { value: String(v), source };
   const list = LIST_KEYS.includes(key);
   if (list && Array.isArray(v) && v.every((p) => typeof p === 'string' || typeof p === 'number')) return { value: v.join(','), source };
-  if (key === 'cdc' && typeof v === 'boolean') return { value: v ? 'on' : 'off', source };
-  throw new UserError(`${source} must be a ${list ? 'string or array of strings' : key === 'cdc' ? 'string or boolean' : 'string or number'}`);
+  if (ON_OFF_KEYS.includes(key) && typeof v === 'boolean') return { value: v ? 'on' : 'off', source };
+  throw new UserError(`${source} must be a ${list ? 'string or array of strings' : ON_OFF_KEYS.includes(key) ? 'string or boolean' : 'string or number'}`);
 }
 
 function invalid(raw: Raw, expected: string): UserError {
@@ -200,6 +209,29 @@ function parseCdc(get: (key: ConfigKey) => Raw): HeliosConfig['cdc'] {
   // The outbox lives in helios: capturing it would feed every delivery back in as a change.
   if (schemas.includes('helios')) throw invalid(schemasRaw, 'the helios schema cannot be captured (its outbox writes would feed back into the change stream)');
   return { enabled: ['on', 'true'].includes(on.value.toLowerCase()), slot: name('cdcSlot'), publication: name('cdcPublication'), schemas };
+}
+
+function onOff(raw: Raw): boolean {
+  const v = raw.value.toLowerCase();
+  if (!['on', 'off', 'true', 'false'].includes(v)) throw invalid(raw, 'expected on or off');
+  return v === 'on' || v === 'true';
+}
+
+// C2SP checkpoint origins: printable ASCII without spaces, e.g. example.com/log.
+const ORIGIN = /^[\x21-\x7e]{1,200}$/;
+
+function parseLedger(get: (key: ConfigKey) => Raw): HeliosConfig['ledger'] {
+  const origin = get('ledgerOrigin');
+  if (!ORIGIN.test(origin.value)) throw invalid(origin, 'expected a name without spaces, e.g. example.com/ledger');
+  const tables = get('ledgerTables').value.split(',').map((t) => t.trim()).filter(Boolean);
+  return {
+    enabled: onOff(get('ledger')),
+    origin: origin.value,
+    rows: onOff(get('ledgerRows')),
+    tables: tables.map((t) => (t.includes('.') ? t : `public.${t}`)),
+    fullText: onOff(get('ledgerFullText')),
+    checkpointMs: parseDuration(get('ledgerCheckpoint'), 1000),
+  };
 }
 
 function parseWebhookDelivery(get: (key: ConfigKey) => Raw): HeliosConfig['webhooks'] {
@@ -334,6 +366,7 @@ export function loadConfig(sources: ConfigSources = {}): HeliosConfig {
     costStatementLimitUsd: statementLimit === undefined || statementLimit.value === 'off' ? null : parseNumber(statementLimit, { integer: false, min: 0 }),
     cdc: parseCdc(required),
     webhooks: parseWebhookDelivery(required),
+    ledger: parseLedger(required),
   };
   if (upstream) config.upstream = parseUpstreamUrl(upstream.value);
   // Below 8 bytes not even a message header fits.
@@ -374,7 +407,7 @@ export function buildProxyOptions(config: HeliosConfig, runtime: ProxyRuntime): 
 export function diffConfig(prev: HeliosConfig, next: HeliosConfig): (keyof HeliosConfig)[] {
   const fields: (keyof HeliosConfig)[] = [
     'upstream', 'listen', 'http', 'plugins', 'data', 'tls', 'drainTimeoutSeconds', 'maxMessageBytes', 'logLevel',
-    'slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs', 'rateCard', 'costTenant', 'costStatementLimitUsd', 'cdc', 'webhooks',
+    'slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs', 'rateCard', 'costTenant', 'costStatementLimitUsd', 'cdc', 'webhooks', 'ledger',
   ];
   return fields.filter((f) => JSON.stringify(prev[f]) !== JSON.stringify(next[f]));
 }

@@ -27,6 +27,8 @@ export interface LedgerOptions {
   checkpointMs?: number;
   /** Tables whose row changes are logged (schema.table); empty = all. */
   tables?: readonly string[];
+  /** Statement text with its literals (otherwise normalized); read by the ledger plugin. */
+  fullText?: boolean;
 }
 
 /** The hash of a row's values, so the ledger proves a change without holding the data. */
@@ -82,6 +84,10 @@ export class LedgerService {
     this.signer = CheckpointSigner.open(this.o.keyDir, this.o.origin);
     this.checkpointTimer = setInterval(() => void this.checkpoint().catch((err: Error) => this.o.log('warn', 'ledger: checkpoint failed', { error: err.message })), this.o.checkpointMs ?? 10_000);
     this.checkpointTimer.unref();
+  }
+
+  get fullText(): boolean {
+    return this.o.fullText ?? false;
   }
 
   get verifierKey(): string | undefined {

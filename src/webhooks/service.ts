@@ -6,7 +6,7 @@
 // uses webhooks never creates a replication slot that would hold WAL.
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
-import { ChangeCapture, type CaptureStatus } from '../cdc/capture.ts';
+import { ChangeCapture, type CaptureStatus, type ChangeSink } from '../cdc/capture.ts';
 import { ConditionError, compileCondition } from '../cdc/condition/index.ts';
 import { connectControl, type ControlTarget } from '../control-client.ts';
 import { registerScrapeMetric } from '../observability/scrape-metric.ts';
@@ -62,6 +62,10 @@ export interface WebhookServiceOptions {
   log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   cdc?: Partial<CdcSettings>;
   delivery?: Partial<DeliverySettings>;
+  /** Other consumers of committed changes (the audit ledger), in the same hand-off as the outbox. */
+  sinks?: readonly ChangeSink[];
+  /** Capture even before the first webhook exists (a sink needs every change). */
+  alwaysCapture?: boolean;
 }
 
 export interface NewWebhook {
@@ -221,11 +225,11 @@ export class WebhookService {
 
   private async maybeStartCapture(client: pg.Client): Promise<void> {
     if (!this.cdc.enabled || this.capture || this.closed) return;
-    if (this.registry.size === 0) {
+    if (this.registry.size === 0 && !this.o.alwaysCapture) {
       const used = await client.query('SELECT 1 FROM helios.cdc_slots WHERE slot_name = $1', [this.cdc.slot]);
       if (used.rows.length === 0) return;
     }
-    this.capture = new ChangeCapture({ ...this.cdc, control: this.o.control, sinks: [this.sink], log: this.o.log });
+    this.capture = new ChangeCapture({ ...this.cdc, control: this.o.control, sinks: [this.sink, ...(this.o.sinks ?? [])], log: this.o.log });
     this.capture.start();
   }
 
