@@ -276,6 +276,47 @@ describe('helios proxy', () => {
     }
   });
 
+  it('keeps an audit ledger of the statements it proxies: helios ledger verify, prove, and a tampered entry found at its position', async () => {
+    const db = await freshDatabase('cli_ledger');
+    try {
+      const h = helios(['proxy', '--upstream', db.url, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--cdc', 'off', '--ledger-checkpoint', '1s']);
+      const banner = await h.banner;
+      const http = new URL(field(banner, 'http')).host;
+      await until('the control schema', async () => ((await readyz(`http://${http}`)).body.checks.controlSchema === 'ok' ? true : undefined));
+      const c = new pg.Client({ connectionString: field(banner, 'connect').replace(/^postgresql:\/\/[^@]+@/, `postgresql://${testPg.user}:${encodeURIComponent(testPg.password)}@`) });
+      await c.connect();
+      for (let i = 0; i < 5; i++) await c.query('SELECT $1::int AS n', [i]);
+      await c.end();
+      const status = await until('a signed checkpoint', async () => {
+        const r = await run(['ledger', 'status', '--http', http]);
+        return /^size\s+[1-9]/m.test(r.stdout) && /^\d+\s+[0-9a-f]{64}/m.test(r.stdout.split('\n\n')[1] ?? '') ? r : undefined;
+      });
+      expect(status.stdout).toMatch(/^origin heliosdb\.local\/ledger\n/);
+      const ok = await run(['ledger', 'verify', '--http', http]);
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toMatch(/local check +ok\n/);
+      expect(ok.stdout).toMatch(/checkpoint +ok \(size \d+, signature verified, root matches\)/);
+      const proof = JSON.parse((await run(['ledger', 'prove', '1', '--http', http])).stdout) as { id: number; proof: string[]; root: string };
+      expect(proof.id).toBe(1);
+      expect(proof.root).toMatch(/^[0-9a-f]{64}$/);
+
+      const su = new pg.Client({ connectionString: db.url });
+      await su.connect();
+      await su.query('BEGIN');
+      await su.query('SET LOCAL session_replication_role = replica');
+      await su.query("UPDATE helios.ledger_entries SET leaf = leaf || '\\x20'::bytea WHERE id = 2");
+      await su.query('COMMIT');
+      await su.end();
+      const bad = await run(['ledger', 'verify', '--http', http]);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toMatch(/local check +FAILED at position 2: entry 2: its leaf does not hash to its stored leaf_hash/);
+      h.child.kill('SIGTERM');
+      expect(await h.exited).toBe(0);
+    } finally {
+      await db.drop();
+    }
+  });
+
   it('keeps running and says why in /readyz when it cannot migrate the upstream', async () => {
     const url = new URL(testPg.url);
     url.password = '';

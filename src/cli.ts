@@ -99,6 +99,7 @@ Usage:
   helios webhook list|create|show|pause|resume|delete|rotate|replay|replay-dead|backfill|deliveries ...
                                          CDC webhooks on a running HeliosDB (helios webhook --help)
   helios cdc                             change-capture status: slot, lag, wal_status, alarm
+  helios ledger [status|verify|prove ID|consistency M N]  the audit ledger of a running HeliosDB
   helios witness --dir DIR --log ORIGIN=VKEY ...  transparency log witness (c2sp.org/tlog-witness)
   helios --version
   helios COMMAND --help                  options of a command
@@ -389,13 +390,14 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
       controlSchema: () => schemaStatus,
     });
     const { webhookRoutes } = await import('./api/webhooks.ts');
+    const { ledgerRoutes } = await import('./api/ledger.ts');
     http = await startHttpServer({
       host: config.http.host,
       port: config.http.port,
       registry: metrics.registry,
       readiness,
       log,
-      api: { ...observabilityRoutes(() => observability), ...costRoutes(() => cost), ...webhookRoutes(() => webhooks) },
+      api: { ...observabilityRoutes(() => observability), ...costRoutes(() => cost), ...webhookRoutes(() => webhooks), ...ledgerRoutes(() => ledger) },
     });
 
     if (mode === 'proxy') migrateUpstream(config.upstream!);
@@ -452,6 +454,11 @@ export async function main(argv: string[]): Promise<void> {
       case 'cdc': {
         const { webhookCommand } = await import('./webhooks-cli.ts');
         await webhookCommand(command === 'cdc' ? 'cdc' : 'webhook', rest);
+        return;
+      }
+      case 'ledger': {
+        const { ledgerCommand } = await import('./ledger-cli.ts');
+        await ledgerCommand(rest);
         return;
       }
       case 'witness': {

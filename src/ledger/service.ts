@@ -143,6 +143,28 @@ export class LedgerService {
     }
   }
 
+  /** Runs `fn` on a connection of its own (reads that may take long, e.g. verification, never hold up appends). */
+  async withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    const target = this.o.control();
+    if (!target) throw new Error('no control connection configured');
+    const c = await connectControl(target);
+    c.on('error', () => {});
+    try {
+      return await fn(c);
+    } finally {
+      await c.end().catch(() => {});
+    }
+  }
+
+  /** Verifiers for the checkpoints this ledger signed (current and previous keys). */
+  verifiers(): ReturnType<CheckpointSigner['verifiers']> {
+    return this.signer?.verifiers() ?? [];
+  }
+
+  get origin(): string {
+    return this.o.origin;
+  }
+
   private async connection(): Promise<pg.Client> {
     if (this.client) return this.client;
     const target = this.o.control();

@@ -1,0 +1,63 @@
+// /api/v1/ledger/*: the audit ledger's head and checkpoints, verification (the stored log
+// recomputed, and checked against the newest signed checkpoint), and proofs.
+import type { LeafValue } from '../ledger/leaf.ts';
+import type { LedgerService } from '../ledger/service.ts';
+import { LedgerProofError, findEntry, proveConsistency, proveInclusion } from '../ledger/proofs.ts';
+import { readHead, verifyAgainstCheckpoint, verifyLocal } from '../ledger/store.ts';
+import { intParam } from './params.ts';
+import { ApiError, type ApiRoute } from './routes.ts';
+
+function proofError(err: unknown): never {
+  if (err instanceof LedgerProofError || err instanceof RangeError) throw new ApiError(400, err.message);
+  throw err;
+}
+
+export function ledgerRoutes(ledger: () => LedgerService | undefined): Record<string, ApiRoute> {
+  const service = (): LedgerService => {
+    const l = ledger();
+    if (!l) throw new ApiError(503, 'the audit ledger is not running (--ledger off, or no control connection)');
+    return l;
+  };
+  return {
+    '/api/v1/ledger': () =>
+      service().withClient(async (c) => {
+        const head = await readHead(c);
+        const { rows } = await c.query('SELECT size, encode(root, \'hex\') AS root, cosigners, final, signed_at FROM helios.ledger_checkpoints ORDER BY size DESC LIMIT 20');
+        return { origin: service().origin, size: head.size, root: head.root.toString('hex'), verifierKey: service().verifierKey ?? null, checkpoints: rows };
+      }),
+    '/api/v1/ledger/verify': () =>
+      service().withClient(async (c) => {
+        const local = await verifyLocal(c);
+        const { rows } = await c.query<{ note: string }>('SELECT note FROM helios.ledger_checkpoints ORDER BY size DESC LIMIT 1');
+        const checkpoint = rows[0] ? await verifyAgainstCheckpoint(c, rows[0].note, service().verifiers(), service().origin).catch((err: Error) => ({ ok: false, reason: err.message })) : null;
+        return { ok: local.ok && (checkpoint?.ok ?? true), local, checkpoint };
+      }),
+    '/api/v1/ledger/prove': (url) =>
+      service().withClient(async (c) => {
+        const table = url.searchParams.get('table');
+        let id: number;
+        if (table !== null) {
+          const key = url.searchParams.get('key');
+          if (key === null) throw new ApiError(400, 'a row is found by table, key (JSON) and optionally lsn');
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(key);
+          } catch {
+            throw new ApiError(400, 'key must be JSON, e.g. {"id": 7}');
+          }
+          const found = await findEntry(c, { table, key: parsed as Record<string, LeafValue>, lsn: url.searchParams.get('lsn') ?? undefined });
+          if (!found) throw new ApiError(404, 'no ledger entry for that row');
+          id = found.id;
+        } else {
+          id = intParam(url, 'id', -1, 0, Number.MAX_SAFE_INTEGER);
+          if (id < 0) throw new ApiError(400, 'give id=N, or table=...&key=...');
+        }
+        const size = url.searchParams.has('size') ? intParam(url, 'size', 0, 1, Number.MAX_SAFE_INTEGER) : undefined;
+        return await proveInclusion(c, id, size).catch(proofError);
+      }),
+    '/api/v1/ledger/consistency': (url) =>
+      service().withClient(async (c) =>
+        proveConsistency(c, intParam(url, 'm', 0, 1, Number.MAX_SAFE_INTEGER), intParam(url, 'n', 0, 1, Number.MAX_SAFE_INTEGER)).catch(proofError),
+      ),
+  };
+}
