@@ -91,7 +91,8 @@ describe('audit ledger in the sidecar', () => {
     ledger.record('action', { action: 'test', detail: 'more entries' });
     ledger.record('action', { action: 'test', detail: 'and another' });
     const second = await ledger.checkpoint();
-    expect(second!.size).toBe(first!.size + 2);
+    // The first signing was recorded as an action too.
+    expect(second!.size).toBe(first!.size + 3);
     // Nothing new: no new checkpoint.
     expect(await ledger.checkpoint()).toBeNull();
     const verifiers = CheckpointSigner.open(join(dir, 'keys'), ORIGIN).verifiers();
@@ -100,5 +101,26 @@ describe('audit ledger in the sidecar', () => {
     expect((await verifyLocal(fx.client)).ok).toBe(true);
     const stored = await fx.client.query('SELECT size FROM helios.ledger_checkpoints ORDER BY size');
     expect(stored.rows.map((r) => Number(r.size))).toEqual([first!.size, second!.size]);
+    const signings = (await entries('action')).filter((e) => e.action === 'checkpoint_signed');
+    expect(signings.map((e) => e.size)).toEqual([first!.size, second!.size]);
+  });
+
+  it('records HeliosDB\'s own actions: budget and webhook changes, from any SQL client', async () => {
+    const acme = async (n: number) => {
+      let found: Record<string, unknown>[] = [];
+      for (let i = 0; i < 100 && found.length < n; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        await ledger.flush();
+        found = (await entries('action')).filter((e) => e.tenant === 'acme');
+      }
+      return found;
+    };
+    // Each change is recorded with the definition as read when its NOTIFY arrives.
+    await fx.client.query("SELECT helios.set_budget('acme', 100, 'month')");
+    await acme(1);
+    await fx.client.query("SELECT helios.remove_budget('acme')");
+    const actions = await acme(2);
+    expect(actions.map((e) => e.action)).toEqual(['budget_set', 'budget_removed']);
+    expect(actions[0]!.budget).toMatchObject({ tenant: 'acme', limit_usd: '100.000000', period: 'month', action: 'reject' });
   });
 });

@@ -41,7 +41,10 @@ export class LedgerSink implements ChangeSink {
   readonly name = 'ledger';
   appended = 0;
 
-  constructor(private readonly tables: ReadonlySet<string> | null) {}
+  constructor(
+    private readonly tables: ReadonlySet<string> | null,
+    private readonly onAppend: () => void = () => {},
+  ) {}
 
   async write(client: pg.Client, txs: readonly CommittedTransaction[]): Promise<void> {
     const leaves: LeafEntry[] = [];
@@ -57,6 +60,7 @@ export class LedgerSink implements ChangeSink {
     if (leaves.length === 0) return;
     await appendInTransaction(client, leaves);
     this.appended += leaves.length;
+    this.onAppend();
   }
 }
 
@@ -70,9 +74,12 @@ export class LedgerService {
   private signer: CheckpointSigner | null = null;
   private closed = false;
   private readonly stats = { appended: 0, failedFlushes: 0, checkpoints: 0, size: 0 };
+  /** Entries other than this process's own checkpoint-signing records since the last signing: none means nothing to sign. */
+  private othersSinceSigning = 0;
+  private listener: pg.Client | null = null;
 
   constructor(private readonly o: LedgerOptions) {
-    this.sink = new LedgerSink(o.tables?.length ? new Set(o.tables) : null);
+    this.sink = new LedgerSink(o.tables?.length ? new Set(o.tables) : null, () => this.othersSinceSigning++);
     registerScrapeMetric(o.registry, 'helios_ledger_entries_total', 'Ledger entries appended by this process (statements and actions; row changes by change capture).', 'counter', () => [
       { value: this.stats.appended, labels: {} },
     ]);
@@ -82,6 +89,7 @@ export class LedgerService {
 
   start(): void {
     this.signer = CheckpointSigner.open(this.o.keyDir, this.o.origin);
+    void this.listen();
     this.checkpointTimer = setInterval(() => void this.checkpoint().catch((err: Error) => this.o.log('warn', 'ledger: checkpoint failed', { error: err.message })), this.o.checkpointMs ?? 10_000);
     this.checkpointTimer.unref();
   }
@@ -97,6 +105,7 @@ export class LedgerService {
   /** Queues an entry; appended within flushMs. Never throws. */
   record(kind: LeafEntry['kind'], fields: Record<string, LeafValue | undefined>): void {
     if (this.closed) return;
+    if (fields.action !== 'checkpoint_signed') this.othersSinceSigning++;
     this.queue.push({ kind, fields });
     if (this.queue.length >= (this.o.maxBatch ?? 5000)) this.flushSoon(0);
     else this.flushSoon(this.o.flushMs ?? 50);
@@ -140,6 +149,49 @@ export class LedgerService {
         if (!this.closed) this.flushSoon(1000);
         return;
       }
+    }
+  }
+
+  /**
+   * HeliosDB's own actions: budget and webhook definitions changed (by any sidecar or SQL client;
+   * both NOTIFY) are recorded with what they are now (secrets left out).
+   */
+  private async listen(): Promise<void> {
+    if (this.closed) return;
+    const target = this.o.control();
+    if (!target) return;
+    try {
+      const c = await connectControl(target);
+      c.on('error', () => {});
+      c.on('end', () => {
+        if (this.listener !== c) return;
+        this.listener = null;
+        if (!this.closed) setTimeout(() => void this.listen(), 1000).unref();
+      });
+      c.on('notification', (n) => void this.recordChange(n.channel, n.payload ?? ''));
+      await c.query('LISTEN helios_budgets; LISTEN helios_webhooks');
+      this.listener = c;
+    } catch (err) {
+      this.o.log('debug', 'ledger: cannot listen for budget and webhook changes; retrying', { error: (err as Error).message });
+      if (!this.closed) setTimeout(() => void this.listen(), 5000).unref();
+    }
+  }
+
+  private async recordChange(channel: string, name: string): Promise<void> {
+    try {
+      if (channel === 'helios_budgets') {
+        const { rows } = await this.withClient((c) =>
+          c.query('SELECT tenant, limit_usd::text, period, action, thresholds::text, statement_limit_usd::text FROM helios.budgets WHERE tenant = $1', [name]),
+        );
+        this.record('action', { action: rows[0] ? 'budget_set' : 'budget_removed', tenant: name, budget: rows[0] ?? null, time: new Date().toISOString() });
+      } else if (channel === 'helios_webhooks') {
+        const { rows } = await this.withClient((c) =>
+          c.query('SELECT name, url, tables, operations, condition, state, state_reason, batch_size, rate_limit, max_attempts FROM helios.webhooks WHERE name = $1', [name]),
+        );
+        this.record('action', { action: rows[0] ? 'webhook_changed' : 'webhook_deleted', webhook: name, definition: rows[0] ?? null, time: new Date().toISOString() });
+      }
+    } catch (err) {
+      this.o.log('warn', 'ledger: could not record a definition change', { channel, name, error: (err as Error).message });
     }
   }
 
@@ -190,6 +242,8 @@ export class LedgerService {
     const head = await readHead(client);
     const last = this.signer.lastSigned;
     if (last && last.size === head.size) return null;
+    // Only our own record of the last signing since then: signing again would only record another.
+    if (last && head.size === last.size + 1 && this.othersSinceSigning === 0) return null;
     const source: HashSource = {
       leafHash: async (i) => (await this.leafHashes(client, i, i + 1))[0]!,
       leafHashes: (start, end) => this.leafHashes(client, start, end),
@@ -201,6 +255,8 @@ export class LedgerService {
     await client.query('INSERT INTO helios.ledger_checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING', [head.size, head.root, note]);
     this.stats.checkpoints++;
     this.stats.size = head.size;
+    this.othersSinceSigning = 0;
+    this.record('action', { action: 'checkpoint_signed', size: head.size, root: head.root.toString('hex'), time: new Date().toISOString() });
     this.o.log('debug', 'ledger: checkpoint signed', { size: head.size });
     return { size: head.size, note };
   }
@@ -215,6 +271,9 @@ export class LedgerService {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    const listener = this.listener;
+    this.listener = null;
+    await listener?.end().catch(() => {});
     await this.flush().catch(() => {});
     await this.client?.end().catch(() => {});
     this.client = null;
