@@ -279,7 +279,7 @@ describe('helios proxy', () => {
   it('keeps an audit ledger of the statements it proxies: helios ledger verify, prove, and a tampered entry found at its position', async () => {
     const db = await freshDatabase('cli_ledger');
     try {
-      const h = helios(['proxy', '--upstream', db.url, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--cdc', 'off', '--ledger-checkpoint', '1s']);
+      const h = helios(['proxy', '--upstream', db.url, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--cdc', 'off', '--plugins', 'ledger', '--ledger-checkpoint', '1s']);
       const banner = await h.banner;
       const http = new URL(field(banner, 'http')).host;
       await until('the control schema', async () => ((await readyz(`http://${http}`)).body.checks.controlSchema === 'ok' ? true : undefined));

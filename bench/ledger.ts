@@ -1,0 +1,122 @@
+// bench:ledger — the audit ledger's costs: pgbench -S through `helios proxy --plugins ledger`
+// against `--plugins none` (every statement appended, batched), raw appends per second into the
+// helios schema, the time to verify N entries (TypeScript and SQL), and inclusion proof
+// generation and verification times.
+import { performance } from 'node:perf_hooks';
+import { migrate } from '../src/control-schema.ts';
+import { encodeLeaf, type LeafEntry } from '../src/ledger/leaf.ts';
+import { leafHash, MerkleFrontier, verifyInclusion } from '../src/ledger/merkle/index.ts';
+import { proveInclusion } from '../src/ledger/proofs.ts';
+import { appendLeaves, verifyLocal } from '../src/ledger/store.ts';
+import { newClient, type ConnInfo } from './lib/conn.ts';
+import { initTables, requirePgbench, runSelect } from './lib/pgbench.ts';
+import { cleanupAll } from './lib/processes.ts';
+import { startBenchServer } from './lib/server.ts';
+import { startProxy, type TargetName } from './lib/targets.ts';
+
+const arg = (name: string, d: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : d;
+};
+const quick = process.argv.includes('--quick');
+const ENTRIES = arg('entries', quick ? 100_000 : 1_000_000);
+const ROUNDS = arg('rounds', quick ? 1 : 3);
+const SECONDS = arg('seconds', quick ? 5 : 8);
+const BATCH = 5000;
+
+const statement = (i: number): LeafEntry => ({
+  kind: 'statement',
+  fields: { time: '2026-11-25T00:00:00.000Z', session: i % 64, user: 'app', database: 'bench', client: '127.0.0.1:50000', application: 'pgbench', statement: 'SELECT', tables: ['pgbench_accounts'], text: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1', sqlstate: null, rows: 1, ms: 0.1 },
+});
+
+async function main(): Promise<void> {
+  requirePgbench();
+  const server = await startBenchServer({ maxConnections: 100, auth: 'trust' });
+  console.log(`server: ${server.origin}`);
+  const admin = newClient(server.conn);
+  await admin.connect();
+  await admin.query('CREATE DATABASE ledger');
+  await admin.end();
+  const conn: ConnInfo = { ...server.conn, database: 'ledger' };
+  const db = newClient(conn, 600_000);
+  await db.connect();
+  await migrate(db);
+
+  // 1. Proxy throughput with every statement appended to the ledger.
+  await initTables(conn, 10);
+  const targets = [await startProxy('passthrough', conn, 'none'), await startProxy('ledger' as TargetName, conn, 'ledger')];
+  const tps: Record<string, number[]> = { passthrough: [], ledger: [] };
+  for (const t of targets) await runSelect(t.conn, 'simple', { clients: 16, jobs: 2, seconds: 2 });
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const t of r % 2 ? [...targets].reverse() : targets) {
+      const run = await runSelect(t.conn, 'simple', { clients: 16, jobs: 2, seconds: SECONDS });
+      tps[t.name]!.push(run.tps);
+      console.log(`  [round ${r + 1}] ${t.name.padEnd(12)} ${Math.round(run.tps)} tps`);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const ratio = median(tps.ledger!) / median(tps.passthrough!);
+  const logged = Number((await db.query("SELECT count(*) AS n FROM helios.ledger_entries WHERE kind = 'statement'")).rows[0].n);
+  console.log(`\nproxy, pgbench -S 16 clients, simple protocol: ledger ${Math.round(median(tps.ledger!))} tps vs none ${Math.round(median(tps.passthrough!))} tps = ${ratio.toFixed(3)}x (${logged} statements appended, ${Math.round(median(tps.ledger!))} appends/s)`);
+  for (const t of targets) await t.stop();
+
+  // 2. Raw appends: leaf encoding, hashing and the frontier alone, then into the helios schema.
+  {
+    const f = new MerkleFrontier();
+    const t0 = performance.now();
+    for (let i = 0; i < ENTRIES; i++) f.append(leafHash(encodeLeaf(i, statement(i))));
+    f.root();
+    const s = (performance.now() - t0) / 1000;
+    console.log(`\nin memory: ${ENTRIES} leaves encoded, hashed and appended to the frontier in ${s.toFixed(2)} s (${Math.round(ENTRIES / s)}/s)`);
+  }
+  const base = Number((await db.query('SELECT count(*) AS n FROM helios.ledger_entries')).rows[0].n);
+  const t0 = performance.now();
+  for (let done = 0; done < ENTRIES; done += BATCH) {
+    await appendLeaves(db, Array.from({ length: Math.min(BATCH, ENTRIES - done) }, (_, i) => statement(done + i)));
+    if ((done / BATCH) % 40 === 0) process.stdout.write(`  appended ${done} of ${ENTRIES}\r`);
+  }
+  const appendS = (performance.now() - t0) / 1000;
+  const rawRate = ENTRIES / appendS;
+  console.log(`raw appends into PostgreSQL: ${ENTRIES} in ${appendS.toFixed(1)} s = ${Math.round(rawRate)}/s (batches of ${BATCH}, one transaction each)`);
+  const size = base + ENTRIES;
+
+  // 3. Verification of the whole log.
+  let t = performance.now();
+  const v = await verifyLocal(db);
+  const verifyS = (performance.now() - t) / 1000;
+  t = performance.now();
+  const sql = await db.query('SELECT ok FROM helios.verify_ledger()');
+  const verifySqlS = (performance.now() - t) / 1000;
+  console.log(`verify ${size} entries: ${verifyS.toFixed(1)} s in TypeScript (ok: ${v.ok}), ${verifySqlS.toFixed(1)} s in SQL helios.verify_ledger() (ok: ${sql.rows[0].ok})`);
+
+  // 4. Inclusion proofs.
+  const samples = quick ? 3 : 5;
+  let genMs = 0;
+  let verMs = 0;
+  for (let i = 0; i < samples; i++) {
+    const id = Math.floor(((i + 0.5) / samples) * size);
+    t = performance.now();
+    const p = await proveInclusion(db, id);
+    genMs += performance.now() - t;
+    const lh = Buffer.from(p.leafHash, 'hex');
+    const proof = p.proof.map((h) => Buffer.from(h, 'hex'));
+    const root = Buffer.from(p.root, 'hex');
+    t = performance.now();
+    for (let k = 0; k < 1000; k++) if (!verifyInclusion(id, p.size, lh, proof, root)) throw new Error('proof did not verify');
+    verMs += (performance.now() - t) / 1000;
+  }
+  console.log(`inclusion proof at size ${size}: generated in ${(genMs / samples).toFixed(0)} ms (reads every stored leaf hash; no interior nodes are stored), verified in ${((verMs / samples) * 1000).toFixed(1)} µs`);
+
+  console.log('\ngoals');
+  console.log(`${ratio >= 0.9 ? 'PASS' : 'MISS'}  ledger costs under 10% of proxy throughput (${ratio.toFixed(3)}x)`);
+  console.log(`${rawRate >= 50_000 ? 'PASS' : 'MISS'}  raw appends >= 50,000/s (${Math.round(rawRate)}/s)`);
+  console.log(`${size >= 1_000_000 ? (verifyS < 10 ? 'PASS' : 'MISS') : 'n/a '}  verify 1M entries in under 10 s (${verifyS.toFixed(1)} s for ${size})`);
+  console.log(JSON.stringify({ bench: 'ledger', proxyRatio: ratio, tps, rawAppendsPerSecond: Math.round(rawRate), entries: size, verifySeconds: verifyS, verifySqlSeconds: verifySqlS, proofGenerateMs: genMs / samples, proofVerifyMicros: (verMs / samples) * 1000 }));
+  await db.end();
+}
+
+try {
+  await main();
+} finally {
+  await cleanupAll();
+}
