@@ -14,44 +14,15 @@ import { leafHash, MerkleFrontier, rootFromLeafHashes } from '../src/ledger/merk
 import { appendLeaves, readHead, verifyAgainstCheckpoint, verifyLocal } from '../src/ledger/store.ts';
 import { useFreshDatabase } from './harness/db.ts';
 import { pgConfig } from './harness/pg.ts';
+import { snapshotLedger, statementLeaves, tamper as tamperAs } from './support/ledger-tamper.ts';
 
 const fx = useFreshDatabase('ledger');
 const dir = mkdtempSync(join(tmpdir(), 'helios-ledger-'));
 const ORIGIN = 'heliosdb.test/ledger';
 
-const leaves = (from: number, n: number): LeafEntry[] =>
-  Array.from({ length: n }, (_, i) => ({ kind: 'statement' as const, fields: { n: from + i, user: 'app', text: `SELECT $1 /* ${from + i} */` } }));
-
-/** Runs `sql` as a superuser with the append-only triggers out of the way, as an attacker with full control could. */
-async function tamper(sql: string, params: unknown[] = []): Promise<void> {
-  await fx.client.query('BEGIN');
-  try {
-    await fx.client.query('SET LOCAL session_replication_role = replica');
-    await fx.client.query(sql, params);
-    await fx.client.query('COMMIT');
-  } catch (err) {
-    await fx.client.query('ROLLBACK');
-    throw err;
-  }
-}
-
-/** A throwaway copy of the ledger tables, so each tamper case starts from the same untouched log. */
-async function snapshot(): Promise<() => Promise<void>> {
-  await fx.client.query('CREATE TABLE IF NOT EXISTS ledger_backup AS SELECT * FROM helios.ledger_entries WITH NO DATA');
-  await fx.client.query('CREATE TABLE IF NOT EXISTS ledger_state_backup AS SELECT * FROM helios.ledger_state WITH NO DATA');
-  await fx.client.query('TRUNCATE ledger_backup, ledger_state_backup');
-  await fx.client.query('INSERT INTO ledger_backup SELECT * FROM helios.ledger_entries');
-  await fx.client.query('INSERT INTO ledger_state_backup SELECT * FROM helios.ledger_state');
-  return async () => {
-    await fx.client.query('BEGIN');
-    await fx.client.query('SET LOCAL session_replication_role = replica');
-    await fx.client.query('DELETE FROM helios.ledger_entries');
-    await fx.client.query('INSERT INTO helios.ledger_entries SELECT * FROM ledger_backup');
-    await fx.client.query('DELETE FROM helios.ledger_state');
-    await fx.client.query('INSERT INTO helios.ledger_state SELECT * FROM ledger_state_backup');
-    await fx.client.query('COMMIT');
-  };
-}
+const leaves = statementLeaves;
+const tamper = (sql: string, params: unknown[] = []) => tamperAs(fx.client, sql, params);
+const snapshot = () => snapshotLedger(fx.client);
 
 let signer: CheckpointSigner;
 let witnessed: string;

@@ -17,8 +17,9 @@
 // Not handled: several processes signing from the same directory at once (each sign() re-reads the
 // state file, so sequential use from several instances is safe, but there is no inter-process lock).
 
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { openCheckpoint, signCheckpoint, ROOT_HASH_BYTES } from './checkpoint.ts';
 import { generateKey, parseSignerKey, parseVerifierKey, type KeyedNoteSigner, type NoteVerifier } from './note.ts';
 
@@ -51,23 +52,6 @@ const KEY_FILE = 'signer.key';
 const PREVIOUS_FILE = 'previous.vkeys';
 const STATE_FILE = 'state.json';
 
-function writeFileAtomic(dir: string, name: string, data: string): void {
-  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, join(dir, name));
-  const dfd = openSync(dir, 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
-}
 
 function readPrivateFile(path: string): string {
   const st = statSync(path);

@@ -13,7 +13,7 @@ import { generateCosignerKey, parseCosignerKey } from '../checkpoint/cosignature
 import { parseVerifierKey } from '../checkpoint/note.ts';
 import { UserError } from '../../errors.ts';
 import { startWitness, type WitnessLogConfig } from './server.ts';
-import { writeFileAtomic } from './state.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 
 export const COSIGNER_KEY_FILE = 'cosigner.key';
 

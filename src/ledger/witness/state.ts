@@ -19,8 +19,9 @@
 // Not handled: several witness processes sharing one directory (there is no inter-process lock).
 
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { decodeBase64Strict } from '../checkpoint/note.ts';
 import { parseCheckpoint } from '../checkpoint/checkpoint.ts';
 
@@ -69,23 +70,6 @@ export function noteText(note: string): string {
   return note.slice(0, i + 1);
 }
 
-export function writeFileAtomic(dir: string, name: string, data: string): void {
-  const tmp = join(dir, `.${name}.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, join(dir, name));
-  const dfd = openSync(dir, 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
-}
 
 export class WitnessState {
   private readonly logs = new Map<string, LogState>();
