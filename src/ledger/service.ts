@@ -11,7 +11,8 @@ import { connectControl, type ControlTarget } from '../control-client.ts';
 import { registerScrapeMetric } from '../observability/scrape-metric.ts';
 import { CheckpointSigner } from './checkpoint/index.ts';
 import { canonicalJson, type LeafEntry, type LeafValue } from './leaf.ts';
-import { consistencyProof, verifyConsistency, type HashSource } from './merkle/index.ts';
+import { consistencyProof, verifyConsistency } from './merkle/index.ts';
+import { DbHashSource } from './proofs.ts';
 import { appendInTransaction, appendLeaves, readHead } from './store.ts';
 
 export interface LedgerOptions {
@@ -244,11 +245,7 @@ export class LedgerService {
     if (last && last.size === head.size) return null;
     // Only our own record of the last signing since then: signing again would only record another.
     if (last && head.size === last.size + 1 && this.othersSinceSigning === 0) return null;
-    const source: HashSource = {
-      leafHash: async (i) => (await this.leafHashes(client, i, i + 1))[0]!,
-      leafHashes: (start, end) => this.leafHashes(client, start, end),
-    };
-    const proof = last && last.size > 0 && last.size < head.size ? await consistencyProof(last.size, head.size, source) : [];
+    const proof = last && last.size > 0 && last.size < head.size ? await consistencyProof(last.size, head.size, new DbHashSource(client)) : [];
     const note = this.signer.sign(head.size, head.root, (oldSize, oldRoot, newSize, newRoot) =>
       oldSize === 0 || (oldSize === newSize ? oldRoot.equals(newRoot) : verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof)),
     );
@@ -259,12 +256,6 @@ export class LedgerService {
     this.record('action', { action: 'checkpoint_signed', size: head.size, root: head.root.toString('hex'), time: new Date().toISOString() });
     this.o.log('debug', 'ledger: checkpoint signed', { size: head.size });
     return { size: head.size, note };
-  }
-
-  private async leafHashes(client: pg.Client, start: number, end: number): Promise<Buffer[]> {
-    const { rows } = await client.query<{ leaf_hash: Buffer }>('SELECT leaf_hash FROM helios.ledger_entries WHERE id >= $1 AND id < $2 ORDER BY id', [start, end]);
-    if (rows.length !== end - start) throw new Error(`ledger entries ${start} to ${end - 1} are not all stored`);
-    return rows.map((r) => r.leaf_hash);
   }
 
   async close(): Promise<void> {
