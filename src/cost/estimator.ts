@@ -11,7 +11,7 @@ import type { PlanUsage } from './plan-usage.ts';
 export interface PlanEstimate extends PlanUsage {
   explainedAt: number;
   /** The engine's last price of this estimate (it re-prices at most once a second). */
-  priced?: { at: number; usd: number };
+  priced?: { at: number; usd: number; samples: number };
 }
 
 export interface EstimatorOptions {

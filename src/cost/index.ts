@@ -102,6 +102,8 @@ interface SessionShape {
 
 const STATE_KEY = 'cost';
 const RESERVED_KEY = 'cost.reserved';
+/** Executions after which a shape's fitted factor moves slowly enough to price at most once a second. */
+const SETTLED_SAMPLES = 20;
 const OTHER_TENANT = '(other)';
 const EXPLAINABLE = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'CREATE_TABLE_AS']);
 /**
@@ -347,11 +349,19 @@ export class CostEngine {
     return s;
   }
 
-  /** The estimate's dollars, recomputed at most once a second per plan (the fit and page counts move slowly). */
+  /**
+   * The estimate's dollars, recomputed at most once a second per plan once its fit has settled
+   * (the fit and page counts move slowly then); while a shape has few executions each one moves
+   * its fit by decades, so the price follows every new one.
+   */
   private estimateUsd(s: CostState, e: PlanEstimate): number {
     const now = Date.now();
-    if (e.priced === undefined || now - e.priced.at > 1000) e.priced = { at: now, usd: this.estimateCost(s, e).total };
-    return e.priced.usd;
+    const samples = this.calibration.samples(s.key);
+    let p = e.priced;
+    if (p === undefined || now - p.at > 1000 || (samples !== p.samples && samples <= SETTLED_SAMPLES)) {
+      p = e.priced = { at: now, usd: this.estimateCost(s, e).total, samples };
+    }
+    return p.usd;
   }
 
   private trackPrepared(q: QueryInfo): PreparedStatement | undefined {
