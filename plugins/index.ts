@@ -43,7 +43,7 @@ const BUILTINS: Record<string, (deps: PluginDeps) => Plugin> = {
   },
   ledger: (d) => {
     if (!d.ledger) throw new Error('plugin ledger needs the audit ledger, which is not running');
-    return createLedgerPlugin(d.ledger, { fullText: d.ledger.fullText });
+    return createLedgerPlugin(d.ledger);
   },
 };
 

@@ -296,20 +296,20 @@ describe('helios proxy', () => {
       expect(ok.code).toBe(0);
       expect(ok.stdout).toMatch(/local check +ok\n/);
       expect(ok.stdout).toMatch(/checkpoint +ok \(size \d+, signature verified, root matches\)/);
-      const proof = JSON.parse((await run(['ledger', 'prove', '1', '--http', http])).stdout) as { id: number; proof: string[]; root: string };
-      expect(proof.id).toBe(1);
+      const proof = JSON.parse((await run(['ledger', 'prove', '0', '--http', http])).stdout) as { id: number; proof: string[]; root: string };
+      expect(proof.id).toBe(0);
       expect(proof.root).toMatch(/^[0-9a-f]{64}$/);
 
       const su = new pg.Client({ connectionString: db.url });
       await su.connect();
       await su.query('BEGIN');
       await su.query('SET LOCAL session_replication_role = replica');
-      await su.query("UPDATE helios.ledger_entries SET leaf = leaf || '\\x20'::bytea WHERE id = 2");
+      await su.query("UPDATE helios.ledger_entries SET leaf = leaf || '\\x20'::bytea WHERE id = 0");
       await su.query('COMMIT');
       await su.end();
       const bad = await run(['ledger', 'verify', '--http', http]);
       expect(bad.code).toBe(1);
-      expect(bad.stdout).toMatch(/local check +FAILED at position 2: entry 2: its leaf does not hash to its stored leaf_hash/);
+      expect(bad.stdout).toMatch(/local check +FAILED at position 0: entry 0: its leaf does not hash to its stored leaf_hash/);
       h.child.kill('SIGTERM');
       expect(await h.exited).toBe(0);
     } finally {

@@ -23,7 +23,7 @@ const ORIGIN = 'heliosdb.test/ledger-export';
 const VERIFIER = fileURLToPath(new URL('../src/ledger/offline-verifier.mjs', import.meta.url));
 
 const leaves = (from: number, n: number): LeafEntry[] =>
-  Array.from({ length: n }, (_, i) => ({ kind: 'statement' as const, fields: { n: from + i, user: 'app', text: `UPDATE t SET v = ${from + i}` } }));
+  Array.from({ length: n }, (_, i) => ({ kind: 'action' as const, fields: { n: from + i, user: 'app', text: `UPDATE t SET v = ${from + i}` } }));
 
 function run(...args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
@@ -151,11 +151,11 @@ describe('offline verifier (node src/ledger/offline-verifier.mjs)', () => {
 
   it('a changed leaf (its position intact) fails the first checkpoint that covers it, at the start of the unverified range', async () => {
     const r = await verifyModified('changed.txt', (lines) => {
-      lines[L(450)] = `450\t${encodeLeaf(450, { kind: 'statement', fields: { n: 450, user: 'app', text: 'UPDATE t SET v = -1' } }).toString('base64')}`;
+      lines[L(450)] = `450\t${encodeLeaf(450, { kind: 'action', fields: { n: 450, user: 'app', text: 'UPDATE t SET v = -1' } }).toString('base64')}`;
     });
     expect(r).toEqual({ code: 1, out: 'FAIL at position 300: entries 300 to 599 do not hash to the root of the checkpoint at size 600 (an entry in that range was changed)\n' });
     const first = await verifyModified('changed0.txt', (lines) => {
-      lines[L(0)] = `0\t${encodeLeaf(0, { kind: 'statement', fields: { forged: true } }).toString('base64')}`;
+      lines[L(0)] = `0\t${encodeLeaf(0, { kind: 'action', fields: { forged: true } }).toString('base64')}`;
     });
     expect(first).toMatchObject({ code: 1, out: expect.stringMatching(/^FAIL at position 0: entries 0 to 299 do not hash/) });
   });

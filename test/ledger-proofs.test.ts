@@ -15,7 +15,7 @@ const TOTAL = 1100;
 const entry = (i: number): LeafEntry =>
   i % 10 === 3
     ? { kind: 'row', fields: { table: 'public.accounts', op: 'update', key: { id: i % 3, region: 'eu' }, lsn: `0/${(0x1000 + i).toString(16).toUpperCase()}`, new: { balance: i } } }
-    : { kind: 'statement', fields: { n: i, text: `SELECT ${i}` } };
+    : { kind: 'action', fields: { n: i, text: `SELECT ${i}` } };
 
 /** Root of the first `size` leaves, from an in-memory frontier over independently computed leaf hashes. */
 const roots = new Map<number, Buffer>();

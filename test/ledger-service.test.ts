@@ -13,6 +13,7 @@ import { migrate } from '../src/control-schema.ts';
 import { CheckpointSigner, openCheckpoint } from '../src/ledger/checkpoint/index.ts';
 import { decodeLeaf } from '../src/ledger/leaf.ts';
 import { LedgerService, rowDigest } from '../src/ledger/service.ts';
+import { expandStatements } from '../src/ledger/statement-batch.ts';
 import { verifyAgainstCheckpoint, verifyLocal } from '../src/ledger/store.ts';
 import { useFreshDatabase } from './harness/db.ts';
 import { pgConfig, testPg } from './harness/pg.ts';
@@ -54,13 +55,14 @@ describe('audit ledger in the sidecar', () => {
     await c.query('SELECT * FROM no_such_table').catch(() => {});
     await c.end();
     await ledger.flush();
-    const logged = await entries('statement');
+    const leaves = await entries('statements');
+    const logged = leaves.flatMap(expandStatements);
     expect(logged.map((e) => [e.statement, e.text, e.sqlstate])).toEqual([
       ['INSERT', 'INSERT INTO accounts VALUES ($1, $2, $3)', null],
       ['SELECT', 'SELECT balance FROM accounts WHERE id = $1', null],
       ['SELECT', 'SELECT * FROM no_such_table', '42P01'],
     ]);
-    expect(logged[0]).toMatchObject({ kind: 'statement', user: testPg.user, database: fx.db.name, application: 'billing', tables: ['accounts'], rows: 1 });
+    expect(logged[0]).toMatchObject({ statement: 'INSERT', user: testPg.user, database: fx.db.name, application: 'billing', tables: ['accounts'], rows: 1 });
     expect(JSON.stringify(logged)).not.toContain('ann');
   });
 

@@ -73,13 +73,13 @@ describe('helios.verify_ledger()', () => {
     });
 
     it('an updated entry', async () => {
-      await tamper('UPDATE helios.ledger_entries SET leaf = $1 WHERE id = 417', [encodeLeaf(417, { kind: 'statement', fields: { forged: true } })]);
+      await tamper('UPDATE helios.ledger_entries SET leaf = $1 WHERE id = 417', [encodeLeaf(417, { kind: 'action', fields: { forged: true } })]);
       expect(await bothAgree()).toMatchObject({ ok: false, position: 417, reason: expect.stringMatching(/was changed/) });
       await restore();
     });
 
     it('an updated entry with its leaf hash recomputed (narrowed to the perfect subtree holding it)', async () => {
-      const forged = encodeLeaf(700, { kind: 'statement', fields: { forged: true } });
+      const forged = encodeLeaf(700, { kind: 'action', fields: { forged: true } });
       await tamper('UPDATE helios.ledger_entries SET leaf = $1, leaf_hash = $2 WHERE id = 700', [forged, leafHash(forged)]);
       expect(await bothAgree()).toMatchObject({ ok: false, position: 512, reason: expect.stringMatching(/entries 512 to 767 no longer hash/) });
       await restore();

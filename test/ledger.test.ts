@@ -82,13 +82,13 @@ describe('tamper matrix (a superuser behind the sidecar\'s back)', () => {
   });
 
   it('an updated entry is found locally, at its position', async () => {
-    await tamper('UPDATE helios.ledger_entries SET leaf = $1 WHERE id = 417', [encodeLeaf(417, { kind: 'statement', fields: { forged: true } })]);
+    await tamper('UPDATE helios.ledger_entries SET leaf = $1 WHERE id = 417', [encodeLeaf(417, { kind: 'action', fields: { forged: true } })]);
     expect((await verifyLocal(fx.client)).firstBad).toMatchObject({ position: 417, reason: expect.stringMatching(/was changed/) });
     await restore();
   });
 
   it('an updated entry with its leaf hash recomputed is found locally: the root no longer matches', async () => {
-    const forged = encodeLeaf(417, { kind: 'statement', fields: { forged: true } });
+    const forged = encodeLeaf(417, { kind: 'action', fields: { forged: true } });
     await tamper('UPDATE helios.ledger_entries SET leaf = $1, leaf_hash = $2 WHERE id = 417', [forged, leafHash(forged)]);
     const v = await verifyLocal(fx.client);
     expect(v.ok).toBe(false);
@@ -132,7 +132,7 @@ describe('tamper matrix (a superuser behind the sidecar\'s back)', () => {
     const data: Buffer[] = [];
     const hashes: Buffer[] = [];
     for (const r of rows) {
-      const forged = Number(r.id) === 10 ? encodeLeaf(10, { kind: 'statement', fields: { rewritten: true } }) : r.leaf;
+      const forged = Number(r.id) === 10 ? encodeLeaf(10, { kind: 'action', fields: { rewritten: true } }) : r.leaf;
       ids.push(r.id);
       data.push(forged);
       hashes.push(leafHash(forged));

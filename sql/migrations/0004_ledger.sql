@@ -7,11 +7,15 @@
 
 CREATE TABLE IF NOT EXISTS helios.ledger_entries (
   id          bigint PRIMARY KEY CHECK (id >= 0),
-  kind        text NOT NULL CHECK (kind IN ('statement', 'row', 'action')),
+  kind        text NOT NULL CHECK (kind IN ('statements', 'row', 'action')),
   leaf        bytea NOT NULL,
   leaf_hash   bytea NOT NULL CHECK (length(leaf_hash) = 32),
   appended_at timestamptz NOT NULL DEFAULT now()
 );
+-- A leaf of one interval's statements runs to hundreds of kB; compressing it (pglz) cost the
+-- database more CPU than recording the statements did. Out of line, uncompressed; substring()
+-- of the position header reads only the first chunk.
+ALTER TABLE helios.ledger_entries ALTER COLUMN leaf SET STORAGE EXTERNAL;
 
 CREATE TABLE IF NOT EXISTS helios.ledger_state (
   log        text PRIMARY KEY,

@@ -18,12 +18,12 @@ describe('ledger leaf encoding', () => {
   });
 
   it('prefixes format and position, independent of the order fields were given in', () => {
-    const a = encodeLeaf(42, { kind: 'statement', fields: { user: 'u', db: 'd' } });
-    const b = encodeLeaf(42, { kind: 'statement', fields: { db: 'd', user: 'u' } });
+    const a = encodeLeaf(42, { kind: 'action', fields: { user: 'u', db: 'd' } });
+    const b = encodeLeaf(42, { kind: 'action', fields: { db: 'd', user: 'u' } });
     expect(a.equals(b)).toBe(true);
     expect(a.subarray(0, 9).toString('hex')).toBe('01000000000000002a');
     expect(leafPosition(a)).toBe(42);
-    expect(decodeLeaf(a)).toEqual({ position: 42, entry: { db: 'd', kind: 'statement', user: 'u' } });
+    expect(decodeLeaf(a)).toEqual({ position: 42, entry: { db: 'd', kind: 'action', user: 'u' } });
     expect(leafPosition(Buffer.from('{"x":1}'))).toBeNull();
   });
 });

@@ -23,16 +23,17 @@ export function canonicalJson(v: LeafValue): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k]!)}`).join(',')}}`;
 }
 
-export type LeafKind = 'statement' | 'row' | 'action';
+/** statements: the statements run through the proxy in one interval (statement-batch.ts); row: one committed row change; action: one of HeliosDB's own. */
+export type LeafKind = 'statements' | 'row' | 'action';
 
-export interface LeafEntry {
-  kind: LeafKind;
-  fields: Record<string, LeafValue | undefined>;
-}
+export type LeafEntry =
+  | { kind: LeafKind; fields: Record<string, LeafValue | undefined> }
+  /** Already RFC 8785 canonical JSON, `kind` member included (built by a writer that keeps members sorted). */
+  | { kind: LeafKind; canonical: string };
 
 /** The leaf bytes of the entry at `position`. */
 export function encodeLeaf(position: number, e: LeafEntry): Buffer {
-  const json = Buffer.from(canonicalJson({ ...e.fields, kind: e.kind }), 'utf8');
+  const json = Buffer.from('canonical' in e ? e.canonical : canonicalJson({ ...e.fields, kind: e.kind }), 'utf8');
   const out = Buffer.allocUnsafe(HEADER + json.length);
   out[0] = LEAF_FORMAT;
   out.writeBigUInt64BE(BigInt(position), 1);

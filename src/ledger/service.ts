@@ -13,6 +13,7 @@ import { CheckpointSigner } from './checkpoint/index.ts';
 import { canonicalJson, type LeafEntry, type LeafValue } from './leaf.ts';
 import { consistencyProof, verifyConsistency } from './merkle/index.ts';
 import { DbHashSource } from './proofs.ts';
+import { StatementBatch, type StatementOutcome } from './statement-batch.ts';
 import { appendInTransaction, appendLeaves, readHead } from './store.ts';
 
 export interface LedgerOptions {
@@ -28,7 +29,7 @@ export interface LedgerOptions {
   checkpointMs?: number;
   /** Tables whose row changes are logged (schema.table); empty = all. */
   tables?: readonly string[];
-  /** Statement text with its literals (otherwise normalized); read by the ledger plugin. */
+  /** Statements logged with their text as sent and Bind parameters (otherwise normalized text only). */
   fullText?: boolean;
 }
 
@@ -78,11 +79,17 @@ export class LedgerService {
   /** Entries other than this process's own checkpoint-signing records since the last signing: none means nothing to sign. */
   private othersSinceSigning = 0;
   private listener: pg.Client | null = null;
+  private readonly statements: StatementBatch;
+  private statementCount = 0;
 
   constructor(private readonly o: LedgerOptions) {
     this.sink = new LedgerSink(o.tables?.length ? new Set(o.tables) : null, () => this.othersSinceSigning++);
+    this.statements = new StatementBatch(o.fullText ?? false);
     registerScrapeMetric(o.registry, 'helios_ledger_entries_total', 'Ledger entries appended by this process (statements and actions; row changes by change capture).', 'counter', () => [
       { value: this.stats.appended, labels: {} },
+    ]);
+    registerScrapeMetric(o.registry, 'helios_ledger_statements_total', 'Statements through the proxy recorded in the ledger by this process (many per entry: one entry per interval).', 'counter', () => [
+      { value: this.statementCount, labels: {} },
     ]);
     registerScrapeMetric(o.registry, 'helios_ledger_size', 'Entries in the ledger at the last checkpoint this process signed or saw.', 'gauge', () => [{ value: this.stats.size, labels: {} }]);
     registerScrapeMetric(o.registry, 'helios_ledger_pending_entries', 'Entries queued in this process, not yet appended.', 'gauge', () => [{ value: this.queue.length, labels: {} }]);
@@ -93,10 +100,6 @@ export class LedgerService {
     void this.listen();
     this.checkpointTimer = setInterval(() => void this.checkpoint().catch((err: Error) => this.o.log('warn', 'ledger: checkpoint failed', { error: err.message })), this.o.checkpointMs ?? 10_000);
     this.checkpointTimer.unref();
-  }
-
-  get fullText(): boolean {
-    return this.o.fullText ?? false;
   }
 
   get verifierKey(): string | undefined {
@@ -110,6 +113,22 @@ export class LedgerService {
     this.queue.push({ kind, fields });
     if (this.queue.length >= (this.o.maxBatch ?? 5000)) this.flushSoon(0);
     else this.flushSoon(this.o.flushMs ?? 50);
+  }
+
+  /** Adds a statement run through the proxy to the current interval's leaf; appended within flushMs. Never throws. */
+  recordStatement(r: StatementOutcome): void {
+    if (this.closed) return;
+    this.statements.add(r);
+    this.statementCount++;
+    if (this.statements.full) this.sealStatements();
+    this.flushSoon(this.o.flushMs ?? 50);
+  }
+
+  private sealStatements(): void {
+    const canonical = this.statements.seal();
+    if (canonical === null) return;
+    this.othersSinceSigning++;
+    this.queue.push({ kind: 'statements', canonical });
   }
 
   private flushSoon(ms: number): void {
@@ -134,6 +153,7 @@ export class LedgerService {
   }
 
   private async appendQueued(): Promise<void> {
+    this.sealStatements();
     while (this.queue.length) {
       const batch = this.queue.slice(0, this.o.maxBatch ?? 5000);
       try {

@@ -40,21 +40,28 @@ export async function appendInTransaction(client: pg.Client, leaves: readonly Le
   const first = Number(rows[0]!.size);
   if (frontier.size !== first) throw new Error(`ledger state is inconsistent: size ${first}, frontier covers ${frontier.size}`);
   if (leaves.length === 0) return { size: first, root: frontier.root(), first };
-  const ids: string[] = [];
   const kinds: string[] = [];
+  const ends: number[] = [];
   const data: Buffer[] = [];
   const hashes: Buffer[] = [];
+  let end = 0;
   for (const l of leaves) {
     const leaf = encodeLeaf(frontier.size, l);
     const h = leafHash(leaf);
-    ids.push(String(frontier.append(h)));
+    frontier.append(h);
     kinds.push(l.kind);
     data.push(leaf);
     hashes.push(h);
+    ends.push((end += leaf.length));
   }
-  await client.query('INSERT INTO helios.ledger_entries (id, kind, leaf, leaf_hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[])', [
-    ids, kinds, data, hashes,
-  ]);
+  // Leaves and hashes travel as two binary parameters cut apart by offsets: a bytea[] parameter
+  // is sent as text, doubling every leaf into hex for both sides to write and read.
+  await client.query(
+    `INSERT INTO helios.ledger_entries (id, kind, leaf, leaf_hash)
+     SELECT $1::bigint + i - 1, k, substring($3::bytea FROM coalesce(($4::int[])[i - 1], 0) + 1 FOR ($4::int[])[i] - coalesce(($4::int[])[i - 1], 0)), substring($5::bytea FROM (i - 1) * 32 + 1 FOR 32)
+       FROM unnest($2::text[]) WITH ORDINALITY AS u(k, n), LATERAL (SELECT n::int AS i) AS o`,
+    [first, kinds, Buffer.concat(data, end), ends, Buffer.concat(hashes)],
+  );
   const root = frontier.root();
   await client.query('UPDATE helios.ledger_state SET size = $2, frontier = $3, root = $4, updated_at = now() WHERE log = $1', [
     LOG_NAME, frontier.size, JSON.stringify(frontier.toJSON()), root,

@@ -6,7 +6,7 @@ import type { LeafEntry } from '../../src/ledger/leaf.ts';
 
 /** Statement entries numbered from `from`. */
 export const statementLeaves = (from: number, n: number): LeafEntry[] =>
-  Array.from({ length: n }, (_, i) => ({ kind: 'statement' as const, fields: { n: from + i, user: 'app', text: `SELECT $1 /* ${from + i} */` } }));
+  Array.from({ length: n }, (_, i) => ({ kind: 'action' as const, fields: { n: from + i, user: 'app', text: `SELECT $1 /* ${from + i} */` } }));
 
 export async function tamper(client: pg.Client, sql: string, params: unknown[] = []): Promise<void> {
   await client.query('BEGIN');
