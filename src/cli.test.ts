@@ -299,6 +299,17 @@ describe('helios proxy', () => {
       const proof = JSON.parse((await run(['ledger', 'prove', '0', '--http', http])).stdout) as { id: number; proof: string[]; root: string };
       expect(proof.id).toBe(0);
       expect(proof.root).toMatch(/^[0-9a-f]{64}$/);
+      const file = join(scratchDir(), 'ledger.txt');
+      const exported = await run(['ledger', 'export', file, '--http', http]);
+      expect(exported.stdout).toMatch(/^wrote .*ledger\.txt: \d+ entries/);
+      const offline = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const c = spawn(process.execPath, [fileURLToPath(new URL('./ledger/offline-verifier.mjs', import.meta.url)), file]);
+        let out = '';
+        c.stdout.on('data', (b) => (out += b));
+        c.on('exit', (code) => resolve({ code, out }));
+      });
+      expect(offline.out).toMatch(/^OK/);
+      expect(offline.code).toBe(0);
 
       const su = new pg.Client({ connectionString: db.url });
       await su.connect();

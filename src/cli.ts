@@ -59,6 +59,8 @@ const DESCRIPTIONS: Record<ConfigKey, string> = {
   ledgerTables: 'comma list of tables whose row changes are logged (default: all)',
   ledgerFullText: 'log statement text with its literals instead of the normalized text',
   ledgerCheckpoint: 'how often a checkpoint of the grown ledger is signed',
+  ledgerWitnesses: 'comma list of witnesses asked to cosign each checkpoint, URL=VERIFIERKEY (helios witness prints its key)',
+  ledgerWitnessQuorum: 'cosignatures that make a checkpoint final (default: the smallest k above 2n/3)',
 };
 
 const METAVARS: Record<ConfigKey, string> = {
@@ -68,14 +70,14 @@ const METAVARS: Record<ConfigKey, string> = {
   rateCard: 'NAME|FILE', costTenant: 'LIST', costStatementLimit: 'USD|off',
   cdc: 'on|off', cdcSlot: 'NAME', cdcPublication: 'NAME', cdcSchemas: 'LIST',
   webhookLanes: 'N', webhookTimeout: 'DURATION', webhookLease: 'DURATION', webhookRetry: 'LIST', webhookPoll: 'DURATION',
-  ledger: 'on|off', ledgerOrigin: 'NAME', ledgerRows: 'on|off', ledgerTables: 'LIST', ledgerFullText: 'on|off', ledgerCheckpoint: 'DURATION',
+  ledger: 'on|off', ledgerOrigin: 'NAME', ledgerRows: 'on|off', ledgerTables: 'LIST', ledgerFullText: 'on|off', ledgerCheckpoint: 'DURATION', ledgerWitnesses: 'LIST', ledgerWitnessQuorum: 'K',
 };
 
 const OBSERVABILITY_KEYS: ConfigKey[] = ['slowQueryMs', 'traceQueryText', 'traceLimit', 'planThresholdMs', 'rateCard', 'costTenant', 'costStatementLimit'];
 
 const WEBHOOK_KEYS: ConfigKey[] = [
   'cdc', 'cdcSlot', 'cdcPublication', 'cdcSchemas', 'webhookLanes', 'webhookTimeout', 'webhookLease', 'webhookRetry', 'webhookPoll',
-  'ledger', 'ledgerOrigin', 'ledgerRows', 'ledgerTables', 'ledgerFullText', 'ledgerCheckpoint',
+  'ledger', 'ledgerOrigin', 'ledgerRows', 'ledgerTables', 'ledgerFullText', 'ledgerCheckpoint', 'ledgerWitnesses', 'ledgerWitnessQuorum',
 ];
 
 const COMMAND_KEYS: Record<Mode, ConfigKey[]> = {
@@ -359,6 +361,8 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
           tables: config.ledger.tables,
           fullText: config.ledger.fullText,
           checkpointMs: config.ledger.checkpointMs,
+          witnesses: config.ledger.witnesses,
+          witnessQuorum: config.ledger.witnessQuorum,
         });
       }
       webhooks = new WebhookService({

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { generateCosignerKey } from './ledger/checkpoint/index.ts';
 import { buildProxyOptions, diffConfig, loadConfig, parseDurationMs, webhookServiceSettings, type ConfigSources } from './config.ts';
 
 const dirs: string[] = [];
@@ -175,5 +176,32 @@ describe('diffConfig', () => {
     const b = load({ cwd, flags: { plugins: 'none', listen: '127.0.0.1:7000' } });
     expect(diffConfig(a, a)).toEqual([]);
     expect(diffConfig(a, b)).toEqual(['listen', 'plugins']);
+  });
+});
+
+describe('ledger witnesses', () => {
+  const keys = [0, 1, 2, 3].map((i) => generateCosignerKey(`w${i}.example`).verifierKey);
+
+  it('reads URL=KEY lists (a URL may hold "=") and defaults the quorum to the smallest k above 2n/3', () => {
+    const cwd = dirWith();
+    expect(load({ cwd }).ledger).toMatchObject({ witnesses: [], witnessQuorum: 0 });
+    const list = [`http://127.0.0.1:7001/w?a=b=${keys[0]}`, ...keys.slice(1).map((k, i) => `http://127.0.0.1:700${i + 2}=${k}`)].join(',');
+    const c = load({ cwd, flags: { ledgerWitnesses: list } });
+    expect(c.ledger.witnesses[0]).toEqual({ url: 'http://127.0.0.1:7001/w?a=b', verifierKey: keys[0] });
+    expect(c.ledger.witnesses.map((w) => w.verifierKey)).toEqual(keys);
+    expect(c.ledger.witnessQuorum).toBe(3);
+    const file = dirWith({ 'helios.json': JSON.stringify({ ledgerWitnesses: keys.slice(0, 2).map((k, i) => `https://w${i}.example=${k}`), ledgerWitnessQuorum: 1 }) });
+    expect(load({ cwd: file }).ledger).toMatchObject({ witnessQuorum: 1, witnesses: [{ url: 'https://w0.example' }, { url: 'https://w1.example' }] });
+  });
+
+  it('refuses a missing or malformed key, a repeated key, another scheme and a quorum above n', () => {
+    const cwd = dirWith();
+    const fails = (flags: ConfigSources['flags']) => expect(() => load({ cwd, flags }));
+    fails({ ledgerWitnesses: 'http://127.0.0.1:7001' }).toThrow(/--ledger-witnesses: .*each witness is URL=VERIFIERKEY/);
+    fails({ ledgerWitnesses: `http://127.0.0.1:7001=${keys[0]!.slice(0, -3)}` }).toThrow(/each witness is URL=VERIFIERKEY/);
+    fails({ ledgerWitnesses: `http://a.example=${keys[0]},http://b.example=${keys[0]}` }).toThrow(/a witness key is listed twice/);
+    fails({ ledgerWitnesses: `ftp://a.example=${keys[0]}` }).toThrow(/witness URL must be http/);
+    fails({ ledgerWitnesses: `http://a.example=${keys[0]}`, ledgerWitnessQuorum: '2' }).toThrow(/--ledger-witness-quorum: .*cannot exceed the 1 witness/);
+    fails({ ledgerWitnessQuorum: '0' }).toThrow(/--ledger-witness-quorum: invalid value "0"/);
   });
 });

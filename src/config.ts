@@ -12,6 +12,8 @@ import { DEFAULT_RATE_CARD, RATE_CARD_PRESETS, loadRateCard } from './cost/rate-
 import { DEFAULT_TENANT_SOURCES, parseTenantSources, type TenantSource } from './cost/tenant.ts';
 import type { CdcSettings, DeliverySettings } from './webhooks/service.ts';
 import { retryPolicy } from './webhooks/retry-schedule.ts';
+import { parseCosignatureVerifierKey } from './ledger/checkpoint/cosignature.ts';
+import { quorum } from './ledger/witness/client.ts';
 
 interface KeySpec {
   flag: string;
@@ -54,6 +56,8 @@ export const CONFIG_KEYS = {
   ledgerTables: { flag: 'ledger-tables', env: 'HELIOS_LEDGER_TABLES', default: '' },
   ledgerFullText: { flag: 'ledger-full-text', env: 'HELIOS_LEDGER_FULL_TEXT', default: 'off' },
   ledgerCheckpoint: { flag: 'ledger-checkpoint', env: 'HELIOS_LEDGER_CHECKPOINT', default: '10s' },
+  ledgerWitnesses: { flag: 'ledger-witnesses', env: 'HELIOS_LEDGER_WITNESSES', default: '' },
+  ledgerWitnessQuorum: { flag: 'ledger-witness-quorum', env: 'HELIOS_LEDGER_WITNESS_QUORUM', default: '' },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -95,8 +99,15 @@ export interface HeliosConfig {
   cdc: { enabled: boolean; slot: string; publication: string; schemas: string[] };
   /** Webhook delivery: worker lanes, request timeout, row lease, delays between attempts, idle poll. */
   webhooks: { lanes: number; timeoutMs: number; leaseMs: number; retryDelaysMs: number[]; pollMs: number };
-  /** The audit ledger: on/off, its checkpoints' origin, row changes (starts change capture), tables, full statement text, checkpoint interval. */
-  ledger: { enabled: boolean; origin: string; rows: boolean; tables: string[]; fullText: boolean; checkpointMs: number };
+  /**
+   * The audit ledger: on/off, its checkpoints' origin, row changes (starts change capture), tables,
+   * full statement text, checkpoint interval, and the witnesses asked to cosign each checkpoint
+   * (a checkpoint is final once `witnessQuorum` of them have).
+   */
+  ledger: {
+    enabled: boolean; origin: string; rows: boolean; tables: string[]; fullText: boolean; checkpointMs: number;
+    witnesses: { url: string; verifierKey: string }[]; witnessQuorum: number;
+  };
   /** The config file that was read, if any. */
   file?: string;
 }
@@ -141,7 +152,7 @@ function readConfigFile(path: string, explicit: boolean): Record<string, unknown
 }
 
 /** Keys a config file may also give as a JSON array. */
-const LIST_KEYS: readonly ConfigKey[] = ['plugins', 'cdcSchemas', 'webhookRetry', 'ledgerTables'];
+const LIST_KEYS: readonly ConfigKey[] = ['plugins', 'cdcSchemas', 'webhookRetry', 'ledgerTables', 'ledgerWitnesses'];
 const ON_OFF_KEYS: readonly ConfigKey[] = ['cdc', 'ledger', 'ledgerRows', 'ledgerFullText'];
 
 function fileValue(file: Record<string, unknown>, key: ConfigKey, path: string): Raw | undefined {
@@ -231,7 +242,36 @@ function parseLedger(get: (key: ConfigKey) => Raw): HeliosConfig['ledger'] {
     tables: tables.map((t) => (t.includes('.') ? t : `public.${t}`)),
     fullText: onOff(get('ledgerFullText')),
     checkpointMs: parseDuration(get('ledgerCheckpoint'), 1000),
+    ...parseWitnesses(get('ledgerWitnesses'), get('ledgerWitnessQuorum')),
   };
+}
+
+/**
+ * Witnesses as a comma list of URL=VERIFIERKEY (the witness's cosignature/v1 key, as `helios
+ * witness` prints it). A key may end in '=' padding and a URL may hold '=': the split is at the
+ * first '=' after which a valid key follows. The quorum defaults to the smallest k above 2n/3.
+ */
+function parseWitnesses(list: Raw, quorumRaw: Raw): { witnesses: { url: string; verifierKey: string }[]; witnessQuorum: number } {
+  const witnesses: { url: string; verifierKey: string }[] = [];
+  for (const item of list.value.split(',').map((w) => w.trim()).filter(Boolean)) {
+    let found: { url: string; verifierKey: string } | undefined;
+    for (let i = item.indexOf('='); i > 0 && !found; i = item.indexOf('=', i + 1)) {
+      try {
+        parseCosignatureVerifierKey(item.slice(i + 1));
+        found = { url: item.slice(0, i), verifierKey: item.slice(i + 1) };
+      } catch {
+        // try the next '='
+      }
+    }
+    if (!found) throw invalid(list, `each witness is URL=VERIFIERKEY (the key \`helios witness\` prints), got ${JSON.stringify(item)}`);
+    if (!/^https?:\/\/[^\s]+$/.test(found.url)) throw invalid(list, `witness URL must be http:// or https://, got ${JSON.stringify(found.url)}`);
+    witnesses.push(found);
+  }
+  if (new Set(witnesses.map((w) => w.verifierKey)).size !== witnesses.length) throw invalid(list, 'a witness key is listed twice');
+  const n = witnesses.length;
+  const k = quorumRaw.value === '' ? (n === 0 ? 0 : quorum(n)) : parseNumber(quorumRaw, { integer: true, min: 1 });
+  if (k > n) throw invalid(quorumRaw, `the quorum cannot exceed the ${n} witness(es) listed in ledgerWitnesses`);
+  return { witnesses, witnessQuorum: k };
 }
 
 function parseWebhookDelivery(get: (key: ConfigKey) => Raw): HeliosConfig['webhooks'] {

@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { ApiError, ApiResult, type ApiMethod, type ApiRoute } from './api/routes.ts';
+import { ApiError, ApiResult, ApiStream, type ApiMethod, type ApiRoute } from './api/routes.ts';
 import { dashboardAssets, type StaticAsset } from './dashboard/assets.ts';
 import { UserError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -108,7 +108,18 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       try {
         const out = await handler(url, { method, json: () => readJsonBody(req), optionalJson: () => readJsonBody(req, true) });
         if (out instanceof ApiResult) json(res, out.status, out.body);
-        else json(res, 200, out);
+        else if (out instanceof ApiStream) {
+          res.writeHead(200, { 'content-type': out.contentType, 'cache-control': 'no-store', ...out.headers });
+          if (req.method === 'HEAD') return void res.end();
+          try {
+            await out.write(res);
+            res.end();
+          } catch (err) {
+            // Headers are gone: a cut-off body is the only way left to say it failed.
+            opts.log?.error('http stream failed', { path, error: err });
+            res.destroy();
+          }
+        } else json(res, 200, out);
       } catch (err) {
         if (err instanceof ApiError) return json(res, err.status, { error: err.message });
         opts.log?.error('http handler failed', { path, error: err });

@@ -1,5 +1,8 @@
 // `helios ledger ...`: the audit ledger of a running sidecar, through its REST API (--http).
 // Exit code 1 when verification fails, so scripts and cron jobs can alert on it.
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { call, table } from './cost-cli.ts';
 import { UserError } from './errors.ts';
@@ -10,6 +13,8 @@ const USAGE = `Usage:
   helios ledger prove ID [--size N]        inclusion proof of entry ID (in the current tree, or the tree of size N)
   helios ledger prove --table T --key JSON [--lsn L]   the same, for the entry of a row change
   helios ledger consistency M N            consistency proof between the trees of sizes M and N
+  helios ledger export FILE                the whole log with its newest (and newest witnessed) checkpoint, for
+                                           an auditor: node src/ledger/offline-verifier.mjs FILE checks it alone
 Common options: --http HOST:PORT (default $HELIOS_HTTP or 127.0.0.1:9187)
 `;
 
@@ -46,6 +51,11 @@ export async function ledgerCommand(args: string[]): Promise<void> {
       out(l.ok ? 'local check      ok\n' : `local check      FAILED at position ${l.firstBad.position}: ${l.firstBad.reason}\n`);
       if (v.checkpoint) out(v.checkpoint.ok ? `checkpoint       ok (size ${v.checkpoint.size}, signature verified, root matches)\n` : `checkpoint       FAILED: ${v.checkpoint.reason}\n`);
       else out('checkpoint       none signed yet\n');
+      const w = v.witnesses;
+      if (w) {
+        out(`witnesses        ${w.cosigned.length} of ${w.n} cosigned, ${w.k} needed: ${w.final ? 'final' : 'not final yet'}${w.cosigned.length ? ` (${w.cosigned.join(', ')})` : ''}\n`);
+        if (w.invalid.length) out(`witnesses        FAILED: cosignature(s) that do not verify, from ${w.invalid.join(', ')}\n`);
+      }
       if (!v.ok) process.exitCode = 1;
       return;
     }
@@ -68,6 +78,32 @@ export async function ledgerCommand(args: string[]): Promise<void> {
       const [m, n] = more;
       if (!m || !n || !/^\d+$/.test(m) || !/^\d+$/.test(n)) throw new UserError(`helios ledger consistency needs two sizes M N\n${USAGE}`);
       out(`${JSON.stringify(await call(base, 'GET', `/api/v1/ledger/consistency?m=${m}&n=${n}`), null, 2)}\n`);
+      return;
+    }
+    case 'export': {
+      const file = more[0];
+      if (!file) throw new UserError(`helios ledger export needs a file to write\n${USAGE}`);
+      let res: Response;
+      try {
+        res = await fetch(`${base}/api/v1/ledger/export`, { signal: AbortSignal.timeout(3_600_000) });
+      } catch (err) {
+        throw new UserError(`cannot reach HeliosDB at ${base}: ${(err as Error).message} (is it running? pass --http HOST:PORT)`);
+      }
+      if (!res.ok || !res.body) {
+        const payload = (await res.json().catch(() => ({}))) as { error?: string };
+        throw new UserError(`export: ${payload.error ?? `HTTP ${res.status}`}`);
+      }
+      let bytes = 0;
+      let lines = 0;
+      const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+      body.on('data', (b: Buffer) => {
+        bytes += b.length;
+        for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) lines++;
+        if (process.stderr.isTTY) process.stderr.write(`\r  ${lines} lines, ${(bytes / 1048576).toFixed(1)} MiB`);
+      });
+      await pipeline(body, createWriteStream(file));
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      out(`wrote ${file}: ${Math.max(0, lines - 1)} entries, ${bytes} bytes; check it with: node src/ledger/offline-verifier.mjs ${file}\n`);
       return;
     }
     default:

@@ -28,7 +28,7 @@ const base: HeliosConfig = {
   costStatementLimitUsd: null,
   cdc: { enabled: true, slot: 'helios_cdc', publication: 'helios_cdc', schemas: ['public'] },
   webhooks: { lanes: 4, timeoutMs: 15_000, leaseMs: 30_000, retryDelaysMs: [5000], pollMs: 500 },
-  ledger: { enabled: true, origin: 'heliosdb.local/ledger', rows: false, tables: [], fullText: false, checkpointMs: 10_000 },
+  ledger: { enabled: true, origin: 'heliosdb.local/ledger', rows: false, tables: [], fullText: false, witnesses: [], witnessQuorum: 0, checkpointMs: 10_000 },
   upstream: { target: { host: 'db', port: 5432, sslmode: 'prefer' }, display: 'postgresql://db' },
 };
 

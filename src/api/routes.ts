@@ -30,3 +30,12 @@ export class ApiResult {
     readonly body: unknown,
   ) {}
 }
+
+/** A body written as a stream (a large export), with its content type. */
+export class ApiStream {
+  constructor(
+    readonly contentType: string,
+    readonly write: (out: import('node:stream').Writable) => Promise<void>,
+    readonly headers: Record<string, string> = {},
+  ) {}
+}

@@ -13,6 +13,8 @@ import { CheckpointSigner } from './checkpoint/index.ts';
 import { canonicalJson, type LeafEntry, type LeafValue } from './leaf.ts';
 import { consistencyProof, verifyConsistency } from './merkle/index.ts';
 import { DbHashSource } from './proofs.ts';
+import { collectCosignatures, quorum, type WitnessEndpoint } from './witness/client.ts';
+import { parseCheckpoint } from './checkpoint/index.ts';
 import { StatementBatch, type StatementOutcome } from './statement-batch.ts';
 import { appendInTransaction, appendLeaves, readHead } from './store.ts';
 
@@ -31,6 +33,18 @@ export interface LedgerOptions {
   tables?: readonly string[];
   /** Statements logged with their text as sent and Bind parameters (otherwise normalized text only). */
   fullText?: boolean;
+  /** Witnesses asked to cosign each checkpoint (c2sp.org/tlog-witness), and how many make it final. */
+  witnesses?: readonly { url: string; verifierKey: string }[];
+  witnessQuorum?: number;
+}
+
+export interface WitnessingReport {
+  size: number;
+  cosigned: number;
+  k: number;
+  n: number;
+  final: boolean;
+  outcomes: { url: string; ok: boolean; status?: number; error?: string }[];
 }
 
 /** The hash of a row's values, so the ledger proves a change without holding the data. */
@@ -81,10 +95,24 @@ export class LedgerService {
   private listener: pg.Client | null = null;
   private readonly statements: StatementBatch;
   private statementCount = 0;
+  /** Per witness, the size it is known to have cosigned last (a 409 answer corrects it). */
+  private readonly witnesses: WitnessEndpoint[];
+  private lastWitnessing: WitnessingReport | null = null;
+  private readonly witnessFailures = new Map<string, number>();
 
   constructor(private readonly o: LedgerOptions) {
     this.sink = new LedgerSink(o.tables?.length ? new Set(o.tables) : null, () => this.othersSinceSigning++);
     this.statements = new StatementBatch(o.fullText ?? false);
+    this.witnesses = (o.witnesses ?? []).map((w) => ({ url: w.url, verifierKey: w.verifierKey, oldSize: 0 }));
+    registerScrapeMetric(o.registry, 'helios_ledger_checkpoint_cosignatures', 'Witness cosignatures of the newest checkpoint this process submitted.', 'gauge', () =>
+      this.lastWitnessing ? [{ value: this.lastWitnessing.cosigned, labels: {} }] : [],
+    );
+    registerScrapeMetric(o.registry, 'helios_ledger_checkpoint_final', '1 when the newest checkpoint this process submitted reached the witness quorum.', 'gauge', () =>
+      this.lastWitnessing ? [{ value: this.lastWitnessing.final ? 1 : 0, labels: {} }] : [],
+    );
+    registerScrapeMetric(o.registry, 'helios_ledger_witness_failures_total', 'Checkpoint submissions a witness did not cosign, by witness URL.', 'counter', () =>
+      [...this.witnessFailures].map(([witness, value]) => ({ value, labels: { witness } })),
+    );
     registerScrapeMetric(o.registry, 'helios_ledger_entries_total', 'Ledger entries appended by this process (statements and actions; row changes by change capture).', 'counter', () => [
       { value: this.stats.appended, labels: {} },
     ]);
@@ -98,7 +126,15 @@ export class LedgerService {
   start(): void {
     this.signer = CheckpointSigner.open(this.o.keyDir, this.o.origin);
     void this.listen();
-    this.checkpointTimer = setInterval(() => void this.checkpoint().catch((err: Error) => this.o.log('warn', 'ledger: checkpoint failed', { error: err.message })), this.o.checkpointMs ?? 10_000);
+    let running = false;
+    // A tick while witnesses are still answering the last one is skipped, not queued behind it.
+    this.checkpointTimer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.checkpoint()
+        .catch((err: Error) => this.o.log('warn', 'ledger: checkpoint failed', { error: err.message }))
+        .finally(() => (running = false));
+    }, this.o.checkpointMs ?? 10_000);
     this.checkpointTimer.unref();
   }
 
@@ -229,6 +265,11 @@ export class LedgerService {
     }
   }
 
+  /** Verifier keys of the checkpoints this ledger signed (current and previous keys). */
+  get verifierKeys(): string[] {
+    return this.signer?.verifierKeys ?? [];
+  }
+
   /** Verifiers for the checkpoints this ledger signed (current and previous keys). */
   verifiers(): ReturnType<CheckpointSigner['verifiers']> {
     return this.signer?.verifiers() ?? [];
@@ -262,9 +303,11 @@ export class LedgerService {
     const client = await this.connection();
     const head = await readHead(client);
     const last = this.signer.lastSigned;
-    if (last && last.size === head.size) return null;
-    // Only our own record of the last signing since then: signing again would only record another.
-    if (last && head.size === last.size + 1 && this.othersSinceSigning === 0) return null;
+    // Nothing new to sign: a checkpoint not yet final is offered to the witnesses again (one may be back).
+    if (last && (last.size === head.size || (head.size === last.size + 1 && this.othersSinceSigning === 0))) {
+      if (this.witnesses.length && !this.lastWitnessing?.final) await this.witnessStored(client);
+      return null;
+    }
     const proof = last && last.size > 0 && last.size < head.size ? await consistencyProof(last.size, head.size, new DbHashSource(client)) : [];
     const note = this.signer.sign(head.size, head.root, (oldSize, oldRoot, newSize, newRoot) =>
       oldSize === 0 || (oldSize === newSize ? oldRoot.equals(newRoot) : verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof)),
@@ -275,7 +318,60 @@ export class LedgerService {
     this.othersSinceSigning = 0;
     this.record('action', { action: 'checkpoint_signed', size: head.size, root: head.root.toString('hex'), time: new Date().toISOString() });
     this.o.log('debug', 'ledger: checkpoint signed', { size: head.size });
+    if (this.witnesses.length) await this.witness(client, note);
     return { size: head.size, note };
+  }
+
+  /** The newest stored checkpoint, offered to the witnesses again. */
+  private async witnessStored(client: pg.Client): Promise<void> {
+    const { rows } = await client.query<{ note: string }>('SELECT note FROM helios.ledger_checkpoints ORDER BY size DESC LIMIT 1');
+    if (!rows[0]) return;
+    // Only the log's own signature goes out again: the witnesses' lines are collected afresh.
+    const note = rows[0].note;
+    const cut = note.indexOf('\n\n');
+    const sigs = note.slice(cut + 2).split('\n').filter(Boolean);
+    const own = sigs.filter((line) => this.verifiers().some((v) => line.startsWith(`\u2014 ${v.name} `)));
+    await this.witness(client, `${note.slice(0, cut + 2)}${own.map((l) => `${l}\n`).join('')}`);
+  }
+
+  /**
+   * Asks every configured witness to cosign (c2sp.org/tlog-witness), each from the size it last
+   * cosigned with a consistency proof from the stored log, and stores the cosigned note, the count
+   * and finality (k of n) with the checkpoint. Witnesses that refuse or are down are logged and
+   * counted; the next checkpoint, or the next tick, asks them again.
+   */
+  async witness(client: pg.Client, note: string): Promise<WitnessingReport> {
+    const checkpoint = parseCheckpoint(note.slice(0, note.indexOf('\n\n') + 1));
+    const k = this.o.witnessQuorum || quorum(this.witnesses.length);
+    const source = new DbHashSource(client);
+    const result = await collectCosignatures({
+      witnesses: this.witnesses,
+      note,
+      checkpoint,
+      k,
+      proofFor: (oldSize) => consistencyProof(oldSize, checkpoint.size, source),
+    });
+    for (const o of result.outcomes) {
+      const w = this.witnesses.find((x) => x.url === o.url)!;
+      if (o.ok) w.oldSize = checkpoint.size;
+      else {
+        if (o.latestSize !== undefined && o.latestSize <= checkpoint.size) w.oldSize = o.latestSize;
+        this.witnessFailures.set(o.url, (this.witnessFailures.get(o.url) ?? 0) + 1);
+        this.o.log('warn', 'ledger: a witness did not cosign the checkpoint', { witness: o.url, size: checkpoint.size, status: o.status, error: o.error });
+      }
+    }
+    await client.query('UPDATE helios.ledger_checkpoints SET note = $2, cosigners = $3, final = $4 WHERE size = $1', [checkpoint.size, result.note, result.cosigned, result.final]);
+    this.lastWitnessing = {
+      size: checkpoint.size, cosigned: result.cosigned, k: result.k, n: result.n, final: result.final,
+      outcomes: result.outcomes.map((o) => ({ url: o.url, ok: o.ok, status: o.status, error: o.error })),
+    };
+    if (!result.final) this.o.log('warn', 'ledger: checkpoint not final: too few witnesses cosigned', { size: checkpoint.size, cosigned: result.cosigned, needed: k });
+    return this.lastWitnessing;
+  }
+
+  /** The configured witnesses' keys and the quorum, for verification. */
+  get witnessing(): { keys: string[]; k: number; last: WitnessingReport | null } {
+    return { keys: this.witnesses.map((w) => w.verifierKey), k: this.o.witnessQuorum || (this.witnesses.length ? quorum(this.witnesses.length) : 0), last: this.lastWitnessing };
   }
 
   async close(): Promise<void> {

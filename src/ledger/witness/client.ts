@@ -114,6 +114,36 @@ export interface CollectOptions {
   timeoutMs?: number;
 }
 
+/**
+ * The cosignatures of a note from the given witness keys: which verify, and which are present
+ * (a line with the key's name and key ID) but do not — a forged or altered cosignature.
+ */
+export function checkCosignatures(note: string, verifierKeys: readonly string[]): { valid: string[]; invalid: string[] } {
+  const text = signedText(note);
+  const lines = note.slice(text.length + 1).split('\n').filter(Boolean);
+  const valid: string[] = [];
+  const invalid: string[] = [];
+  for (const key of verifierKeys) {
+    const verifier = parseCosignatureVerifierKey(key);
+    const own = lines.filter((l) => {
+      if (!l.startsWith(`\u2014 ${verifier.name} `)) return false;
+      const raw = Buffer.from(l.slice(verifier.name.length + 3), 'base64');
+      return raw.length >= 4 && raw.readUInt32BE(0) === verifier.keyHash;
+    });
+    if (own.length === 0) continue;
+    const ok = own.some((l) => {
+      try {
+        verifyCosignature(text, l, verifier);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    (ok ? valid : invalid).push(verifier.name);
+  }
+  return { valid, invalid };
+}
+
 function signedText(note: string): string {
   const i = note.lastIndexOf('\n\n');
   if (i < 0) throw new Error('note has no signature block');
