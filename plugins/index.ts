@@ -51,9 +51,7 @@ const BUILTINS: Record<string, (deps: PluginDeps) => Plugin> = {
 function available(d: PluginDeps, name: string): boolean {
   if (name === 'cost' || name === 'budget') return d.cost !== undefined;
   if (name === 'webhooks') return d.webhooks !== undefined;
-  // Opt-in for now: appending every statement costs the proxy about 45% of its pgbench -S throughput on
-  // 2 shared cores (bench:ledger), far over the 10% the ledger may cost; list it to turn it on.
-  if (name === 'ledger') return false;
+  if (name === 'ledger') return d.ledger !== undefined;
   return true;
 }
 

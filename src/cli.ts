@@ -373,6 +373,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
         sinks: ledger ? [ledger.sink] : [],
         alwaysCapture: Boolean(ledger && config.ledger.rows),
       });
+      if (ledger && config.ledger.rows && !config.cdc.enabled) log.warn('ledger: row changes are not logged while change capture is off (--cdc off)');
       // Our own cluster has the schema already; `proxy` starts them once the upstream is migrated.
       if (mode === 'up') await startWebhooks();
     }

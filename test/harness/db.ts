@@ -22,6 +22,31 @@ async function asSuperuser(sql: string): Promise<void> {
   }
 }
 
+/**
+ * Drops a test database. One with a logical replication slot cannot be dropped, even WITH (FORCE):
+ * a sidecar under test may have left one (change capture runs for the ledger's row changes by
+ * default), and its walsender takes a moment to let go of the slot once terminated.
+ */
+async function dropDatabase(name: string): Promise<void> {
+  const client = new pg.Client(pgConfig());
+  await client.connect();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const { rows } = await client.query<{ slot_name: string; active_pid: number | null }>('SELECT slot_name, active_pid FROM pg_replication_slots WHERE database = $1', [name]);
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        if (r.active_pid !== null) await client.query('SELECT pg_terminate_backend($1)', [r.active_pid]);
+        else await client.query('SELECT pg_drop_replication_slot($1)', [r.slot_name]).catch(() => {});
+      }
+      if (attempt >= 100) throw new Error(`replication slots of ${name} stay active`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
 export async function freshDatabase(label = 'test'): Promise<FreshDatabase> {
   const safe = label.toLowerCase().replace(/[^a-z0-9_]+/g, '_').slice(0, 40);
   const name = `helios_${safe}_${randomBytes(4).toString('hex')}`;
@@ -32,7 +57,7 @@ export async function freshDatabase(label = 'test'): Promise<FreshDatabase> {
   return {
     name,
     url: url.toString(),
-    drop: () => asSuperuser(`DROP DATABASE IF EXISTS ${ident} WITH (FORCE)`),
+    drop: () => dropDatabase(name),
   };
 }
 
