@@ -49,6 +49,7 @@ export async function ledgerCommand(args: string[]): Promise<void> {
       const l = v.local;
       out(`stored entries   ${l.entries} (state says ${l.stateSize})\ncomputed root    ${l.computedRoot}\n`);
       out(l.ok ? 'local check      ok\n' : `local check      FAILED at position ${l.firstBad.position}: ${l.firstBad.reason}\n`);
+      out(l.nodes.firstBad === null ? `interior nodes   ok (${l.nodes.checked} checked)\n` : `interior nodes   FAILED: ${l.nodes.firstBad.reason}\n`);
       if (v.checkpoint) out(v.checkpoint.ok ? `checkpoint       ok (size ${v.checkpoint.size}, signature verified, root matches)\n` : `checkpoint       FAILED: ${v.checkpoint.reason}\n`);
       else out('checkpoint       none signed yet\n');
       const w = v.witnesses;

@@ -1,9 +1,10 @@
 -- The audit ledger: an append-only RFC 9162 Merkle log. Each entry's leaf is its canonical
 -- encoding (RFC 8785 JSON, versioned); leaf_hash = SHA-256(0x00 || leaf). ledger_state holds the
 -- tree's right frontier, written in the same transaction as the entries it covers, so a crash
--- leaves neither a gap nor a duplicate. Entries cannot be updated, deleted or truncated by
--- ordinary roles (privileges and triggers); a superuser can still, which is what signed
--- checkpoints held outside this database (witnesses) are for.
+-- leaves neither a gap nor a duplicate. ledger_nodes keeps some interior nodes of the tree, written
+-- with the entries that complete them, so proofs need not read every leaf hash. Entries and nodes
+-- cannot be updated, deleted or truncated by ordinary roles (privileges and triggers); a superuser
+-- can still, which is what signed checkpoints held outside this database (witnesses) are for.
 
 CREATE TABLE IF NOT EXISTS helios.ledger_entries (
   id          bigint PRIMARY KEY CHECK (id >= 0),
@@ -26,6 +27,19 @@ CREATE TABLE IF NOT EXISTS helios.ledger_state (
   updated_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- Roots of perfect subtrees: hash = MTH(D[start:start + 2^level]) (RFC 9162 §2.1.1), start a
+-- multiple of 2^level. Only levels that are multiples of 8 are kept (NODE_LEVEL_STEP in
+-- src/ledger/store.ts: subtrees of 256, 65,536, 2^24 … leaves), about one row per 255 entries,
+-- from which any perfect subtree of 256 leaves or more folds from at most 128 rows. Derived data:
+-- proofs fall back to the leaf hashes where a node is missing, and a wrong node cannot forge a
+-- proof, only make one fail against the signed root.
+CREATE TABLE IF NOT EXISTS helios.ledger_nodes (
+  level  smallint NOT NULL CHECK (level >= 0 AND level <= 62),
+  start  bigint NOT NULL CHECK (start >= 0 AND start % (1::bigint << level) = 0),
+  hash   bytea NOT NULL CHECK (length(hash) = 32),
+  PRIMARY KEY (level, start)
+);
+
 CREATE OR REPLACE FUNCTION helios.ledger_refuse_change() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
@@ -43,6 +57,15 @@ CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON helios.ledger_entri
 
 REVOKE UPDATE, DELETE, TRUNCATE ON helios.ledger_entries FROM PUBLIC;
 
+DROP TRIGGER IF EXISTS ledger_nodes_append_only ON helios.ledger_nodes;
+CREATE TRIGGER ledger_nodes_append_only BEFORE UPDATE OR DELETE ON helios.ledger_nodes
+  FOR EACH ROW EXECUTE FUNCTION helios.ledger_refuse_change();
+DROP TRIGGER IF EXISTS ledger_nodes_no_truncate ON helios.ledger_nodes;
+CREATE TRIGGER ledger_nodes_no_truncate BEFORE TRUNCATE ON helios.ledger_nodes
+  FOR EACH STATEMENT EXECUTE FUNCTION helios.ledger_refuse_change();
+
+REVOKE UPDATE, DELETE, TRUNCATE ON helios.ledger_nodes FROM PUBLIC;
+
 -- helios.verify_ledger(): the checks of verifyLocal (src/ledger/store.ts) inside the server, so an
 -- auditor with only SQL access can run them. In id order, each leaf is rehashed
 -- (RFC 9162 §2.1.1: leaf hash = SHA-256(0x00 || leaf)); ids must be dense from 0; a leaf's bytes
@@ -52,6 +75,7 @@ REVOKE UPDATE, DELETE, TRUNCATE ON helios.ledger_entries FROM PUBLIC;
 -- and MTH(D[n]) folds the stack right to left. The root must equal helios.ledger_state.root; when it
 -- does not and the stored frontier has the same size, the first differing perfect subtree is named.
 -- first_bad and reason are those verifyLocal reports. Memory is O(log n); time is one pass.
+-- ledger_nodes is not checked here: it is derived data, which verifyLocal reports apart.
 CREATE OR REPLACE FUNCTION helios.verify_ledger()
 RETURNS TABLE (ok boolean, entries bigint, first_bad bigint, reason text, computed_root bytea, state_root bytea)
 LANGUAGE plpgsql STABLE

@@ -36,7 +36,9 @@ export function ledgerRoutes(ledger: () => LedgerService | undefined): Record<st
         const w = service().witnessing;
         const cosigs = rows[0] && w.keys.length ? checkCosignatures(rows[0].note, w.keys) : null;
         const witnesses = cosigs ? { cosigned: cosigs.valid, invalid: cosigs.invalid, k: w.k, n: w.keys.length, final: cosigs.valid.length >= w.k } : null;
-        return { ok: local.ok && (checkpoint?.ok ?? true) && (cosigs?.invalid.length ?? 0) === 0, local, checkpoint, witnesses };
+        // Interior nodes are written only by appends: a wrong one is tampering too, though it can only break proofs.
+        const ok = local.ok && local.nodes.firstBad === null && (checkpoint?.ok ?? true) && (cosigs?.invalid.length ?? 0) === 0;
+        return { ok, local, checkpoint, witnesses };
       }),
     '/api/v1/ledger/prove': (url) =>
       service().withClient(async (c) => {

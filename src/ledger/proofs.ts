@@ -1,21 +1,65 @@
 // Inclusion and consistency proofs (RFC 9162 §2.1.3, §2.1.4) served from helios.ledger_entries.
-// Proofs are built from the stored leaf_hash column: nothing is rehashed from the leaf bytes, so a
-// proof states what the log holds, and a client checks it against a signed checkpoint's root.
-// No interior nodes are stored: one proof reads the leaf hashes of [0, size) once (its components
-// are MTHs of disjoint ranges), in id-ordered chunks.
+// Proofs are built from the stored leaf_hash column and the interior nodes in helios.ledger_nodes:
+// nothing is rehashed from the leaf bytes, so a proof states what the log holds, and a client
+// checks it against a signed checkpoint's root.
+// Every proof component is the MTH of a perfect subtree or of a right-edge run of them
+// (src/ledger/merkle/proof.ts). A perfect subtree of 2^L >= 256 leaves folds from the <= 128
+// stored nodes of the largest stored level below it (NODE_LEVEL_STEP), in one query; what is left,
+// under 256 leaves per component, comes from leaf hashes. A proof is then O(log n) small queries
+// instead of reading the leaf hashes of [0, size).
+// Nodes are derived data and the proofs do not trust them: a missing node (entries written before
+// nodes were stored, or removed by a superuser) falls back to folding that subtree's leaf hashes,
+// and a wrong node yields a proof that fails to verify against the signed root: making a false
+// proof verify would take a SHA-256 collision, with or without stored nodes.
 import type pg from 'pg';
-import { inclusionProof, consistencyProof, rootAt, type HashSource } from './merkle/index.ts';
-import { readHead } from './store.ts';
+import { inclusionProof, consistencyProof, nodeHash, rootAt, type HashSource } from './merkle/index.ts';
+import { NODE_LEVEL_STEP, readHead } from './store.ts';
 import type { LeafValue } from './leaf.ts';
 
 const DEFAULT_CHUNK = 8192;
 
-/** A HashSource over helios.ledger_entries: stored leaf hashes, read in id order in chunks. */
+/**
+ * A HashSource over helios.ledger_entries and helios.ledger_nodes: stored leaf hashes, read in id
+ * order in chunks, and perfect-subtree roots folded from the stored nodes.
+ */
 export class DbHashSource implements HashSource {
+  readonly subtreeMinSize = 2 ** NODE_LEVEL_STEP;
+
   constructor(
     private readonly client: pg.Client,
     private readonly chunk = DEFAULT_CHUNK,
   ) {}
+
+  /**
+   * MTH(D[start:end]) for a perfect aligned range of 2^L >= 256 leaves, from the stored nodes of
+   * the largest stored level S <= L: its 2^(L - S) subtrees, read in one query and folded pairwise
+   * (a perfect tree's MTH is exactly that pairing, RFC 9162 §2.1.1). Undefined when any of them is
+   * not stored, so the caller folds leaf hashes instead.
+   */
+  async subtreeRoot(start: number, end: number): Promise<Uint8Array | undefined> {
+    const n = end - start;
+    const level = Math.log2(n);
+    if (!Number.isInteger(level) || level < NODE_LEVEL_STEP || start % n !== 0) return undefined;
+    const stored = level - (level % NODE_LEVEL_STEP);
+    const span = 2 ** stored;
+    const count = n / span;
+    const { rows } = await this.client.query<{ start: string; hash: Buffer }>(
+      'SELECT start, hash FROM helios.ledger_nodes WHERE level = $1 AND start >= $2 AND start < $3 ORDER BY start',
+      [stored, start, end],
+    );
+    if (rows.length !== count) return undefined;
+    let layer: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      if (Number(rows[i]!.start) !== start + i * span) return undefined;
+      layer.push(rows[i]!.hash);
+    }
+    while (layer.length > 1) {
+      const up: Buffer[] = [];
+      for (let i = 0; i < layer.length; i += 2) up.push(nodeHash(layer[i]!, layer[i + 1]!));
+      layer = up;
+    }
+    return layer[0];
+  }
 
   async leafHash(index: number): Promise<Uint8Array> {
     const [h] = await this.leafHashes(index, index + 1);

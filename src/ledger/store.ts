@@ -8,6 +8,14 @@ import { openCheckpoint, type NoteVerifier } from './checkpoint/index.ts';
 
 export const LOG_NAME = 'helios';
 
+/**
+ * helios.ledger_nodes keeps the perfect-subtree roots whose level (log2 of the leaf count) is a
+ * multiple of this: 256, 65,536, 2^24 … leaves. A stored level costs one row per 2^level entries
+ * (about 1/255 of the entries over all levels), and any perfect subtree of 2^L >= 256 leaves then
+ * folds from the 2^(L - S) <= 128 nodes of the stored level S just below it.
+ */
+export const NODE_LEVEL_STEP = 8;
+
 export interface LedgerHead {
   size: number;
   root: Buffer;
@@ -44,11 +52,20 @@ export async function appendInTransaction(client: pg.Client, leaves: readonly Le
   const ends: number[] = [];
   const data: Buffer[] = [];
   const hashes: Buffer[] = [];
+  const nodeLevels: number[] = [];
+  const nodeStarts: number[] = [];
+  const nodeHashes: Uint8Array[] = [];
+  const keepNode = (level: number, start: number, hash: Uint8Array): void => {
+    if (level === 0 || level % NODE_LEVEL_STEP !== 0) return;
+    nodeLevels.push(level);
+    nodeStarts.push(start);
+    nodeHashes.push(hash);
+  };
   let end = 0;
   for (const l of leaves) {
     const leaf = encodeLeaf(frontier.size, l);
     const h = leafHash(leaf);
-    frontier.append(h);
+    frontier.append(h, keepNode);
     kinds.push(l.kind);
     data.push(leaf);
     hashes.push(h);
@@ -62,6 +79,19 @@ export async function appendInTransaction(client: pg.Client, leaves: readonly Le
        FROM unnest($2::text[]) WITH ORDINALITY AS u(k, n), LATERAL (SELECT n::int AS i) AS o`,
     [first, kinds, Buffer.concat(data, end), ends, Buffer.concat(hashes)],
   );
+  // Nodes commit with the entries that complete them, so a stored node is always covered by
+  // stored entries. A node already present can only be left by a superuser's removal of the log's
+  // tail: appending is not refused for it (nodes are derived data; see helios.ledger_nodes), and
+  // verifyLocal names the stale node.
+  if (nodeLevels.length > 0) {
+    await client.query(
+      `INSERT INTO helios.ledger_nodes (level, start, hash)
+       SELECT l, s, substring($3::bytea FROM (i::int - 1) * 32 + 1 FOR 32)
+         FROM unnest($1::smallint[], $2::bigint[]) WITH ORDINALITY AS u(l, s, i)
+       ON CONFLICT (level, start) DO NOTHING`,
+      [nodeLevels, nodeStarts, Buffer.concat(nodeHashes)],
+    );
+  }
   const root = frontier.root();
   await client.query('UPDATE helios.ledger_state SET size = $2, frontier = $3, root = $4, updated_at = now() WHERE log = $1', [
     LOG_NAME, frontier.size, JSON.stringify(frontier.toJSON()), root,
@@ -107,20 +137,54 @@ export interface LocalVerification {
   computedRoot: string;
   /** The first position where the stored log is wrong, and why. */
   firstBad: { position: number; reason: string } | null;
+  /**
+   * Stored interior nodes compared with the tree recomputed from the stored leaves. Not part of
+   * `ok`: nodes are derived data, so a wrong one says nothing about the log, it only makes the
+   * proofs that use it fail to verify (a rewrite of the log that left the nodes alone shows here).
+   */
+  nodes: { checked: number; firstBad: { level: number; start: number; reason: string } | null };
+}
+
+interface StoredNode {
+  level: number;
+  start: string;
+  hash: Buffer;
+}
+
+// Every level NODE_LEVEL_STEP stores, up to the largest shift a bigint takes; PK lookups per level.
+const STORED_LEVELS = 'generate_series($1::int, 62, $1::int) AS l(level) JOIN helios.ledger_nodes n ON n.level = l.level';
+
+/** Stored nodes whose last entry is in [from, to), in the order appends complete them. */
+async function storedNodesEnding(client: pg.Client, from: number, to: number): Promise<StoredNode[]> {
+  const { rows } = await client.query<StoredNode>(
+    `SELECT n.level, n.start, n.hash FROM ${STORED_LEVELS}
+        AND n.start > $2::bigint - (1::bigint << l.level) AND n.start <= $3::bigint - (1::bigint << l.level)
+      ORDER BY n.start + (1::bigint << n.level), n.level`,
+    [NODE_LEVEL_STEP, from, to],
+  );
+  return rows;
 }
 
 /**
  * Recomputes the tree from the stored leaves, in id order, in chunks: every id must be the next
  * position, every leaf_hash must be SHA-256(0x00 || leaf), and the root over all of them must be
  * the stored state's. It cannot see a tail removed together with a rewritten state, nor a full
- * rewrite: only a checkpoint held outside this database can (see the witnesses).
+ * rewrite: only a checkpoint held outside this database can (see the witnesses). Stored interior
+ * nodes are checked against the recomputed tree on the way, and reported apart (`nodes`).
  */
 export async function verifyLocal(client: pg.Client, chunk = 50_000): Promise<LocalVerification> {
   const head = await readHead(client);
   const frontier = new MerkleFrontier();
   let firstBad: LocalVerification['firstBad'] = null;
+  const nodes: LocalVerification['nodes'] = { checked: 0, firstBad: null };
+  // The chunk's completed subtrees of the stored levels, to compare with the stored nodes.
+  const completed = new Map<string, Uint8Array>();
+  const keep = (level: number, start: number, hash: Uint8Array): void => {
+    if (level > 0 && level % NODE_LEVEL_STEP === 0) completed.set(`${level}:${start}`, hash);
+  };
   let last = -1;
   for (;;) {
+    const from = frontier.size;
     const { rows } = await client.query<{ id: string; leaf: Buffer; leaf_hash: Buffer }>(
       'SELECT id, leaf, leaf_hash FROM helios.ledger_entries WHERE id > $1 ORDER BY id LIMIT $2',
       [last, chunk],
@@ -133,10 +197,27 @@ export async function verifyLocal(client: pg.Client, chunk = 50_000): Promise<Lo
         else if (says !== id) firstBad = { position: id, reason: `the entry stored at ${id} says it belongs at ${says ?? 'no position (not a leaf)'} (entries were moved or replaced)` };
         else if (!leafHash(r.leaf).equals(r.leaf_hash)) firstBad = { position: id, reason: `entry ${id}: its leaf does not hash to its stored leaf_hash (the entry was changed)` };
       }
-      frontier.append(leafHash(r.leaf));
+      frontier.append(leafHash(r.leaf), keep);
       last = id;
     }
+    for (const n of await storedNodesEnding(client, from, frontier.size)) {
+      nodes.checked++;
+      const mine = completed.get(`${n.level}:${n.start}`);
+      if (nodes.firstBad === null && !(mine && n.hash.equals(mine))) {
+        nodes.firstBad = { level: n.level, start: Number(n.start), reason: `the stored node over entries ${n.start} to ${Number(n.start) + 2 ** n.level - 1} differs from the tree of the stored entries (proofs using it will not verify)` };
+      }
+    }
+    completed.clear();
     if (rows.length < chunk) break;
+  }
+  // A node past the end can only be left by a removed tail, and appending again would not replace it.
+  const { rows: beyond } = await client.query<StoredNode>(
+    `SELECT n.level, n.start FROM ${STORED_LEVELS} AND n.start > $2::bigint - (1::bigint << l.level) ORDER BY n.start, n.level LIMIT 1`,
+    [NODE_LEVEL_STEP, frontier.size],
+  );
+  if (nodes.firstBad === null && beyond[0]) {
+    const n = beyond[0];
+    nodes.firstBad = { level: n.level, start: Number(n.start), reason: `the stored node over entries ${n.start} to ${Number(n.start) + 2 ** n.level - 1} reaches beyond the ${frontier.size} stored entries (the log's tail was removed)` };
   }
   const computed = frontier.root();
   if (firstBad === null && frontier.size !== head.size) {
@@ -152,6 +233,7 @@ export async function verifyLocal(client: pg.Client, chunk = 50_000): Promise<Lo
     stateRoot: head.root.toString('hex'),
     computedRoot: computed.toString('hex'),
     firstBad,
+    nodes,
   };
 }
 

@@ -9,6 +9,9 @@
 import { createHash } from 'node:crypto';
 import { EMPTY_ROOT, HASH_SIZE, assertSize, leafHash as hashLeaf, nodeHash } from './hash.ts';
 
+/** A perfect subtree completed by an append: MTH of leaves [start, start + 2^level). */
+export type SubtreeCallback = (level: number, start: number, hash: Uint8Array) => void;
+
 export interface MerkleFrontierJSON {
   /** Format version. */
   v: 1;
@@ -54,8 +57,16 @@ export class MerkleFrontier {
     return this.#size;
   }
 
-  /** Appends one leaf hash (SHA-256(0x00 || data)); returns the leaf's index. */
-  append(leafHash: Uint8Array): number {
+  /**
+   * Appends one leaf hash (SHA-256(0x00 || data)); returns the leaf's index.
+   *
+   * `onSubtree`, when given, is called for every perfect subtree this append completes, smallest
+   * first: the leaf itself (level 0), then one per merge. Those are exactly the subtrees whose last
+   * leaf is this one, i.e. the aligned ranges [start, start + 2^level) with start + 2^level = size;
+   * a store that keeps some of them gets every node of a level as the tree grows past it.
+   * `hash` is MTH(D[start:start + 2^level]) and must not be modified.
+   */
+  append(leafHash: Uint8Array, onSubtree?: SubtreeCallback): number {
     if (leafHash.length !== HASH_SIZE) throw new RangeError(`leaf hash must be ${HASH_SIZE} bytes`);
     const index = this.#size;
     if (index >= Number.MAX_SAFE_INTEGER) throw new RangeError('tree size limit reached');
@@ -63,9 +74,24 @@ export class MerkleFrontier {
     // The caller's buffer is copied only if it is stored as is (even index).
     let s = index;
     let cur: Uint8Array = leafHash;
-    while (s % 2 === 1) {
-      cur = nodeHash(this.#stack.pop()!, cur);
-      s = (s - 1) / 2;
+    if (onSubtree === undefined) {
+      while (s % 2 === 1) {
+        cur = nodeHash(this.#stack.pop()!, cur);
+        s = (s - 1) / 2;
+      }
+    } else {
+      // A separate loop keeps the span bookkeeping off the common path. Arithmetic, not bit ops:
+      // sizes may exceed 2^32.
+      onSubtree(0, index, leafHash);
+      let level = 0;
+      let span = 1;
+      while (s % 2 === 1) {
+        cur = nodeHash(this.#stack.pop()!, cur);
+        s = (s - 1) / 2;
+        level++;
+        span *= 2;
+        onSubtree(level, index + 1 - span, cur);
+      }
     }
     this.#stack.push(cur === leafHash ? Buffer.from(leafHash) : (cur as Buffer));
     this.#size = index + 1;

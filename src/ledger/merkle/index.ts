@@ -1,5 +1,5 @@
 export { EMPTY_ROOT, HASH_SIZE, emptyRoot, leafHash, nodeHash, rootFromLeafHashes } from './hash.ts';
-export { MerkleFrontier, type MerkleFrontierJSON } from './frontier.ts';
+export { MerkleFrontier, type MerkleFrontierJSON, type SubtreeCallback } from './frontier.ts';
 export {
   consistencyProof,
   consistencyProofRanges,

@@ -16,6 +16,8 @@
 // A source that caches perfect-subtree roots can supply them via `subtreeRoot`: each component
 // range is either a perfect subtree or a right-edge range made of at most log2(n) perfect
 // subtrees, so a proof then costs O(log^2 n) cache lookups and node hashes instead of O(n).
+// A cache that only holds subtrees of `subtreeMinSize` leaves or more leaves each range's last
+// few perfect subtrees (fewer than subtreeMinSize leaves together) to be folded from leaf hashes.
 import { EMPTY_ROOT, assertSize, isPow2, largestPow2Below, nodeHash } from './hash.ts';
 import { MerkleFrontier } from './frontier.ts';
 
@@ -31,6 +33,11 @@ export interface HashSource {
    * and start is a multiple of it. Return undefined when not cached.
    */
   subtreeRoot?(start: number, end: number): MaybePromise<Uint8Array | undefined>;
+  /**
+   * Smallest perfect subtree (a power of two, in leaves) worth asking `subtreeRoot` for; smaller
+   * ranges are folded from leaf hashes. Default 1.
+   */
+  subtreeMinSize?: number;
 }
 
 /** An in-memory array of leaf hashes, or any HashSource. */
@@ -47,18 +54,37 @@ export async function subtreeRoot(source: LeafHashSource, lo: number, hi: number
   if (hi <= lo) throw new RangeError('subtreeRoot: empty range');
   if (Array.isArray(source)) return foldRange(source as readonly Uint8Array[], lo, hi);
   const src = source as HashSource;
+  if (!src.subtreeRoot) return foldSource(src, lo, hi);
+  const min = Math.max(1, src.subtreeMinSize ?? 1);
+  return cachedRoot(src, min, lo, hi);
+}
+
+/**
+ * MTH(D[lo:hi]) over a source with a subtree cache. A perfect aligned range is one tree node: the
+ * cache answers it or the range is folded from its leaves in one batched read (descending instead
+ * would cost a read per leaf). Any other range of at least `min` leaves splits as in §2.1.1 at the
+ * largest power of two below its size, whose left part is perfect (and aligned in every proof
+ * component, which all start at a multiple of their largest perfect part).
+ */
+async function cachedRoot(src: HashSource, min: number, lo: number, hi: number): Promise<Buffer> {
   const n = hi - lo;
-  if (src.subtreeRoot) {
-    if (isPow2(n) && lo % n === 0) {
-      const cached = await src.subtreeRoot(lo, hi);
-      if (cached) return Buffer.from(cached);
+  if (n < min) return foldSource(src, lo, hi);
+  if (isPow2(n)) {
+    if (lo % n === 0) {
+      const r = src.subtreeRoot!(lo, hi);
+      const cached = isPromise(r) ? await r : r;
+      return cached ? Buffer.from(cached) : foldSource(src, lo, hi);
     }
-    if (n > 1) {
-      const k = largestPow2Below(n);
-      // With a cache, descend to perfect subtrees instead of folding every leaf.
-      return nodeHash(await subtreeRoot(src, lo, lo + k), await subtreeRoot(src, lo + k, hi));
-    }
+    // Unaligned: no tree node covers it, but its pieces the size of lo's alignment are nodes, worth
+    // asking for only when they are at least `min` leaves.
+    if (lo % min !== 0) return foldSource(src, lo, hi);
   }
+  const k = largestPow2Below(n);
+  return nodeHash(await cachedRoot(src, min, lo, lo + k), await cachedRoot(src, min, lo + k, hi));
+}
+
+/** MTH(D[lo:hi]) folded from the source's leaf hashes, in batches when it can read them so. */
+async function foldSource(src: HashSource, lo: number, hi: number): Promise<Buffer> {
   const f = new MerkleFrontier();
   if (src.leafHashes) {
     for (let s = lo; s < hi; s += BATCH) {

@@ -17,6 +17,7 @@ import {
   inclusionProofRanges,
   leafHash,
   rootFromLeafHashes,
+  subtreeRoot,
   verifyConsistency,
   verifyInclusion,
   type HashSource,
@@ -304,6 +305,59 @@ describe('hash sources', () => {
     );
   });
 
+  it('with a sparse cache of large subtrees only, proofs equal an array\'s, and misses fold leaves in batches', async () => {
+    const leaves = Array.from({ length: 3000 }, (_, i) => leafHash(Buffer.from(`n${i}`)));
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: leaves.length }), fc.nat(), fc.nat(), fc.integer({ min: 0, max: 3 }), async (n, j, mj, missEvery) => {
+        const asked: [number, number][] = [];
+        let batchedReads = 0;
+        const src: HashSource = {
+          subtreeMinSize: 64,
+          leafHash: () => {
+            throw new Error('a cached source must not be read one leaf at a time');
+          },
+          leafHashes: async (s, e) => {
+            batchedReads++;
+            return leaves.slice(s, e);
+          },
+          subtreeRoot: async (s, e) => {
+            asked.push([s, e]);
+            // Every few ranges missing, as if never stored or deleted.
+            if (missEvery > 0 && (s / (e - s)) % (missEvery + 1) === missEvery) return undefined;
+            return rootFromLeafHashes(leaves.slice(s, e));
+          },
+        };
+        const i = j % n;
+        expect(await inclusionProof(i, n, src)).toEqual(await inclusionProof(i, n, leaves));
+        const m = 1 + (mj % n);
+        expect(await consistencyProof(m, n, src)).toEqual(await consistencyProof(m, n, leaves));
+        // Only perfect aligned ranges of at least subtreeMinSize leaves are asked for.
+        for (const [s, e] of asked) {
+          expect(e - s).toBeGreaterThanOrEqual(64);
+          expect(Number.isInteger(Math.log2(e - s)) && s % (e - s) === 0).toBe(true);
+        }
+        // One read per component piece, never one per leaf: O(log n) pieces per proof.
+        expect(batchedReads).toBeLessThanOrEqual(4 * 12 * 2);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('an empty cache gives the same roots as folding leaves, for ranges at any offset', async () => {
+    const leaves = Array.from({ length: 700 }, (_, i) => leafHash(Buffer.from(`o${i}`)));
+    const src: HashSource = { subtreeMinSize: 16, leafHash: async (i) => leaves[i]!, subtreeRoot: () => undefined };
+    const cached: HashSource = { subtreeMinSize: 16, leafHash: async (i) => leaves[i]!, subtreeRoot: (s, e) => rootFromLeafHashes(leaves.slice(s, e)) };
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 699 }), fc.integer({ min: 1, max: 700 }), async (lo, len) => {
+        const hi = Math.min(700, lo + len);
+        const want = rootFromLeafHashes(leaves.slice(lo, hi));
+        expect((await subtreeRoot(src, lo, hi)).equals(want)).toBe(true);
+        expect((await subtreeRoot(cached, lo, hi)).equals(want)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('batched reads cross the batch boundary correctly', async () => {
     const leaves = Array.from({ length: 20_000 }, (_, i) => leafHash(Buffer.from(String(i))));
     const src = makeSource('batch', leaves);
@@ -335,6 +389,47 @@ describe('MerkleFrontier (property)', () => {
       }),
       { numRuns: 120 },
     );
+  });
+
+  it('onSubtree reports each perfect aligned subtree once, when its last leaf is appended, with its MTH', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 600 }), fc.string(), (n, salt) => {
+        const leaves = leavesFor(n, salt);
+        const f = new MerkleFrontier();
+        const plain = new MerkleFrontier();
+        const seen = new Set<string>();
+        for (let i = 0; i < n; i++) {
+          const levels: number[] = [];
+          f.append(leaves[i]!, (level, start, hash) => {
+            levels.push(level);
+            expect(start + 2 ** level).toBe(i + 1);
+            expect(Buffer.from(hash).equals(rootFromLeafHashes(leaves.slice(start, start + 2 ** level)))).toBe(true);
+            seen.add(`${level}:${start}`);
+          });
+          plain.append(leaves[i]!);
+          // Smallest first: the leaf, then one per trailing 1-bit of i (the merges).
+          expect(levels).toEqual(Array.from({ length: levels.length }, (_, k) => k));
+          expect(levels.length).toBe(1 + (i.toString(2).match(/1*$/)![0].length));
+        }
+        expect(f.root().equals(plain.root())).toBe(true);
+        expect(f.toJSON()).toEqual(plain.toJSON());
+        // Every aligned perfect subtree inside [0, n), and nothing else.
+        let expected = 0;
+        for (let span = 1; span <= n; span *= 2) expected += Math.floor(n / span);
+        expect(seen.size).toBe(expected);
+      }),
+      { numRuns: 120 },
+    );
+  });
+
+  it('onSubtree reports starts beyond 2^32 exactly (arithmetic, not bit operations)', () => {
+    const f = MerkleFrontier.fromJSON({ v: 1, size: 2 ** 33 - 1, hashes: Array.from({ length: 33 }, (_, k) => k.toString(16).padStart(64, '0')) });
+    const got: [number, number][] = [];
+    f.append(leafHash(Buffer.from('x')), (level, start) => got.push([level, start]));
+    expect(got.length).toBe(34);
+    expect(got[0]).toEqual([0, 2 ** 33 - 1]);
+    expect(got[33]).toEqual([33, 0]);
+    expect(got[32]).toEqual([32, 2 ** 32]);
   });
 
   it('JSON round-trip then further appends equals uninterrupted appends', () => {
