@@ -99,6 +99,7 @@ export class LedgerService {
   private readonly witnesses: WitnessEndpoint[];
   private lastWitnessing: WitnessingReport | null = null;
   private readonly witnessFailures = new Map<string, number>();
+  private checkpointing: Promise<{ size: number; note: string } | null> | null = null;
 
   constructor(private readonly o: LedgerOptions) {
     this.sink = new LedgerSink(o.tables?.length ? new Set(o.tables) : null, () => this.othersSinceSigning++);
@@ -126,15 +127,7 @@ export class LedgerService {
   start(): void {
     this.signer = CheckpointSigner.open(this.o.keyDir, this.o.origin);
     void this.listen();
-    let running = false;
-    // A tick while witnesses are still answering the last one is skipped, not queued behind it.
-    this.checkpointTimer = setInterval(() => {
-      if (running) return;
-      running = true;
-      this.checkpoint()
-        .catch((err: Error) => this.o.log('warn', 'ledger: checkpoint failed', { error: err.message }))
-        .finally(() => (running = false));
-    }, this.o.checkpointMs ?? 10_000);
+    this.checkpointTimer = setInterval(() => void this.checkpoint().catch((err: Error) => this.o.log('warn', 'ledger: checkpoint failed', { error: err.message })), this.o.checkpointMs ?? 10_000);
     this.checkpointTimer.unref();
   }
 
@@ -297,19 +290,35 @@ export class LedgerService {
    * size, the same size with another root, and anything the consistency proof (from the
    * stored leaves) does not bridge.
    */
-  async checkpoint(): Promise<{ size: number; note: string } | null> {
+  checkpoint(): Promise<{ size: number; note: string } | null> {
+    // One signing at a time: a tick while witnesses are still answering shares the run in flight.
+    if (!this.checkpointing) {
+      const run = this.signCheckpoint().finally(() => {
+        if (this.checkpointing === run) this.checkpointing = null;
+      });
+      this.checkpointing = run;
+    }
+    return this.checkpointing;
+  }
+
+  private async signCheckpoint(): Promise<{ size: number; note: string } | null> {
     if (!this.signer) return null;
     await this.flush();
-    const client = await this.connection();
+    // A session of its own: on the append connection a read could fall inside a batch's open
+    // transaction and sign a head that then rolls back, and a write could wait on its commit.
+    return this.withClient((client) => this.signOn(client, this.signer!));
+  }
+
+  private async signOn(client: pg.Client, signer: CheckpointSigner): Promise<{ size: number; note: string } | null> {
     const head = await readHead(client);
-    const last = this.signer.lastSigned;
+    const last = signer.lastSigned;
     // Nothing new to sign: a checkpoint not yet final is offered to the witnesses again (one may be back).
     if (last && (last.size === head.size || (head.size === last.size + 1 && this.othersSinceSigning === 0))) {
       if (this.witnesses.length && !this.lastWitnessing?.final) await this.witnessStored(client);
       return null;
     }
     const proof = last && last.size > 0 && last.size < head.size ? await consistencyProof(last.size, head.size, new DbHashSource(client)) : [];
-    const note = this.signer.sign(head.size, head.root, (oldSize, oldRoot, newSize, newRoot) =>
+    const note = signer.sign(head.size, head.root, (oldSize, oldRoot, newSize, newRoot) =>
       oldSize === 0 || (oldSize === newSize ? oldRoot.equals(newRoot) : verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof)),
     );
     await client.query('INSERT INTO helios.ledger_checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING', [head.size, head.root, note]);
