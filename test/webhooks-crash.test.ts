@@ -1,7 +1,8 @@
 // The CDC webhook crash test with CI-sized numbers (bench/webhooks-crash.ts runs the full one):
 // SIGKILLs of the sidecar at random moments and right after a 2xx, one PostgreSQL restart, a
 // chaotic receiver in its own process; nothing lost, duplicates identical, per-row order kept,
-// and the slot never confirmed past the durable checkpoint.
+// and the slot never confirmed past the durable checkpoint; the audit ledger's row entries, written
+// in the same hand-offs, hold every change exactly once.
 import { describe, expect, it } from 'vitest';
 import { runCrash } from '../bench/lib/cdc-crash.ts';
 
@@ -21,5 +22,9 @@ describe('CDC webhooks under crashes', () => {
     expect(r.orderViolations, detail).toBe(0);
     expect(r.slotSamples, detail).toBeGreaterThan(50);
     expect(r.slotViolations, detail).toBe(0);
+    // The audit ledger, fed by the same hand-offs: every change once, and a log that verifies.
+    expect(r.ledgerRows, detail).toBe(r.changes);
+    expect(r.ledgerDistinct, detail).toBe(r.changes);
+    expect(r.ledgerVerified, detail).toBe(true);
   }, 600_000);
 });

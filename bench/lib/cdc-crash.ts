@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { migrate } from '../../src/control-schema.ts';
+import { verifyLocal } from '../../src/ledger/store.ts';
 import { parseLsn } from '../../src/cdc/lsn.ts';
 import { newClient, toUrl, type ConnInfo } from './conn.ts';
 import { freePort } from './net.ts';
@@ -45,6 +46,10 @@ export interface CrashReport {
   orderViolations: number;
   slotSamples: number;
   slotViolations: number;
+  /** Audit ledger entries of the table's row changes, distinct changes among them, and whether the log verifies. */
+  ledgerRows: number;
+  ledgerDistinct: number;
+  ledgerVerified: boolean;
   seconds: number;
 }
 
@@ -80,7 +85,7 @@ export async function runCrash(o: CrashOptions): Promise<CrashReport> {
   let sidecar: Child | undefined;
   const report: CrashReport = {
     changes: 0, transactions: 0, kills: 0, killsAfter2xx: 0, postgresRestarts: 0, deliveries: 0, uniqueEvents: 0, duplicates: 0,
-    duplicateMismatches: 0, missing: 0, unexpected: 0, orderViolations: 0, slotSamples: 0, slotViolations: 0, seconds: 0,
+    duplicateMismatches: 0, missing: 0, unexpected: 0, orderViolations: 0, slotSamples: 0, slotViolations: 0, ledgerRows: 0, ledgerDistinct: 0, ledgerVerified: false, seconds: 0,
   };
   let sampling = true;
   let sampler: Promise<void> | undefined;
@@ -293,6 +298,15 @@ export async function runCrash(o: CrashOptions): Promise<CrashReport> {
       await sleep(250);
     }
 
+    // The ledger's row entries commit in the same hand-off transactions as the outbox: one per change, none twice.
+    const ledger = await db2.query<{ n: string; distinct: string }>(
+      `SELECT count(*) AS n, count(DISTINCT (j->>'lsn', j->>'index')) AS distinct
+         FROM (SELECT convert_from(substring(leaf FROM 10), 'UTF8')::jsonb AS j FROM helios.ledger_entries WHERE kind = 'row') e
+        WHERE j->>'table' = 'public.crash_items'`,
+    );
+    report.ledgerRows = Number(ledger.rows[0]!.n);
+    report.ledgerDistinct = Number(ledger.rows[0]!.distinct);
+    report.ledgerVerified = (await verifyLocal(db2)).ok;
     await db2.end().catch(() => {});
     // Verification.
     const deliveries = read();
