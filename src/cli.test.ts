@@ -167,6 +167,18 @@ describe('helios proxy', () => {
       h.child.kill('SIGHUP');
       await until('the reload', async () => (h.stderr().includes('configuration reloaded') ? true : undefined));
       expect(h.stderr()).toMatch(/configuration reloaded.*"changed":"plugins"/);
+      // The audit ledger has the settings it started with and the change.
+      const su = new pg.Client({ connectionString: db.url });
+      await su.connect();
+      const actions = await until('the reload in the ledger', async () => {
+        const { rows } = await su.query<{ e: { action: string; changed?: string[]; settings: { plugins: unknown } } }>(
+          "SELECT convert_from(substring(leaf FROM 10), 'UTF8')::jsonb AS e FROM helios.ledger_entries WHERE kind = 'action' ORDER BY id",
+        );
+        const entries = rows.map((r) => r.e).filter((e) => e.action === 'sidecar_started' || e.action === 'config_reloaded');
+        return entries.length >= 2 ? entries : undefined;
+      });
+      await su.end();
+      expect(actions.map((e) => [e.action, e.changed ?? null, e.settings.plugins])).toEqual([['sidecar_started', null, 'all'], ['config_reloaded', ['plugins'], 'none']]);
 
       h.child.kill('SIGTERM');
       expect(await h.exited).toBe(0);

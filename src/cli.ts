@@ -5,7 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Plugin } from '../plugins/contract.ts';
 import { createPlugins, type PluginDeps, type PluginSpec } from '../plugins/index.ts';
 import type { ProxyHandle, UpstreamTarget } from '../proxy/options.ts';
-import { buildProxyOptions, CONFIG_FILE_ENV, CONFIG_KEYS, loadConfig, webhookServiceSettings, type ConfigKey, type ConfigSources, type HeliosConfig } from './config.ts';
+import { buildProxyOptions, CONFIG_FILE_ENV, CONFIG_KEYS, loadConfig, policySettings, webhookServiceSettings, type ConfigKey, type ConfigSources, type HeliosConfig } from './config.ts';
 import { connectControl, type ControlTarget } from './control-client.ts';
 import { migrate } from './control-schema.ts';
 import type { EmbeddedPostgres } from './embedded.ts';
@@ -242,6 +242,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
     webhooksStarted = true;
     try {
       ledger?.start();
+      ledger?.record('action', { action: 'sidecar_started', settings: policySettings(config), time: new Date().toISOString() });
     } catch (err) {
       log.error('ledger: cannot open its signing key; checkpoints are not signed', { error: (err as Error).message });
     }
@@ -294,6 +295,7 @@ async function serve(mode: Mode, sources: ConfigSources): Promise<void> {
       migrateUpstream(config.upstream);
     }
     log.info('SIGHUP: configuration reloaded', { changed: plan.applied.join(',') || 'nothing' });
+    if (plan.applied.length) ledger?.record('action', { action: 'config_reloaded', changed: plan.applied, settings: policySettings(config), time: new Date().toISOString() });
     if (plan.restartNeeded.length) log.warn('SIGHUP: these settings changed but need a restart', { settings: plan.restartNeeded.join(',') });
   };
 

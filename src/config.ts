@@ -443,6 +443,26 @@ export function buildProxyOptions(config: HeliosConfig, runtime: ProxyRuntime): 
   return opts;
 }
 
+/**
+ * The settings that decide what is intercepted, priced, refused, captured and audited: what the
+ * audit ledger records when the sidecar starts and when a reload changes them. No secrets (the
+ * upstream, TLS material and keys are left out).
+ */
+export function policySettings(c: HeliosConfig): Record<string, string | number | boolean | null | string[] | Record<string, string | number | boolean | string[]>> {
+  return {
+    plugins: typeof c.plugins === 'string' ? c.plugins : [...c.plugins],
+    traceQueryText: c.traceQueryText,
+    rateCard: c.rateCard,
+    costTenant: [...c.costTenant],
+    costStatementLimitUsd: c.costStatementLimitUsd,
+    cdc: { enabled: c.cdc.enabled, schemas: [...c.cdc.schemas] },
+    ledger: {
+      enabled: c.ledger.enabled, rows: c.ledger.rows, tables: [...c.ledger.tables], fullText: c.ledger.fullText,
+      checkpointMs: c.ledger.checkpointMs, witnesses: c.ledger.witnesses.map((w) => w.url), witnessQuorum: c.ledger.witnessQuorum,
+    },
+  };
+}
+
 /** The settings that differ between two resolved configs, by HeliosConfig field. */
 export function diffConfig(prev: HeliosConfig, next: HeliosConfig): (keyof HeliosConfig)[] {
   const fields: (keyof HeliosConfig)[] = [

@@ -50,13 +50,18 @@ async function startPipe(server: ConnInfo): Promise<Target> {
   return ready('pipe', { ...server, host: '127.0.0.1', port }, child);
 }
 
-export async function startProxy(name: TargetName, server: ConnInfo, plugins: string): Promise<Target> {
+/**
+ * `helios proxy` with these plugins. Change capture is off: the read-only pgbench workloads change
+ * no rows, and several sidecars on one database would take turns at its one replication slot.
+ */
+export async function startProxy(name: TargetName, server: ConnInfo, plugins: string, extra: readonly string[] = []): Promise<Target> {
   const [port, http] = [await freePort(), await freePort()];
   const child = spawnChild(name, process.execPath, [HELIOS_BIN, 'proxy',
     '--upstream', toUrl(server),
     '--listen', `127.0.0.1:${port}`,
     '--http', `127.0.0.1:${http}`,
-    '--plugins', plugins], { cwd: REPO_ROOT });
+    '--cdc', 'off',
+    '--plugins', plugins, ...extra], { cwd: REPO_ROOT });
   return ready(name, { ...server, host: '127.0.0.1', port }, child);
 }
 
