@@ -48,23 +48,20 @@ BEGIN
 END
 $$;
 
-DROP TRIGGER IF EXISTS ledger_entries_append_only ON helios.ledger_entries;
-CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON helios.ledger_entries
-  FOR EACH ROW EXECUTE FUNCTION helios.ledger_refuse_change();
-DROP TRIGGER IF EXISTS ledger_entries_no_truncate ON helios.ledger_entries;
-CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON helios.ledger_entries
-  FOR EACH STATEMENT EXECUTE FUNCTION helios.ledger_refuse_change();
-
-REVOKE UPDATE, DELETE, TRUNCATE ON helios.ledger_entries FROM PUBLIC;
-
-DROP TRIGGER IF EXISTS ledger_nodes_append_only ON helios.ledger_nodes;
-CREATE TRIGGER ledger_nodes_append_only BEFORE UPDATE OR DELETE ON helios.ledger_nodes
-  FOR EACH ROW EXECUTE FUNCTION helios.ledger_refuse_change();
-DROP TRIGGER IF EXISTS ledger_nodes_no_truncate ON helios.ledger_nodes;
-CREATE TRIGGER ledger_nodes_no_truncate BEFORE TRUNCATE ON helios.ledger_nodes
-  FOR EACH STATEMENT EXECUTE FUNCTION helios.ledger_refuse_change();
-
-REVOKE UPDATE, DELETE, TRUNCATE ON helios.ledger_nodes FROM PUBLIC;
+-- Entries and nodes alike: no UPDATE, DELETE or TRUNCATE, by trigger (the owner too) and by privilege.
+DO $$
+DECLARE
+  t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['ledger_entries', 'ledger_nodes'] LOOP
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON helios.%I', t || '_append_only', t);
+    EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON helios.%I FOR EACH ROW EXECUTE FUNCTION helios.ledger_refuse_change()', t || '_append_only', t);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON helios.%I', t || '_no_truncate', t);
+    EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON helios.%I FOR EACH STATEMENT EXECUTE FUNCTION helios.ledger_refuse_change()', t || '_no_truncate', t);
+    EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON helios.%I FROM PUBLIC', t);
+  END LOOP;
+END
+$$;
 
 -- helios.verify_ledger(): the checks of verifyLocal (src/ledger/store.ts) inside the server, so an
 -- auditor with only SQL access can run them. In id order, each leaf is rehashed
