@@ -13,6 +13,8 @@ const USAGE = `Usage:
   helios ledger prove ID [--size N]        inclusion proof of entry ID (in the current tree, or the tree of size N)
   helios ledger prove --table T --key JSON [--lsn L]   the same, for the entry of a row change
   helios ledger consistency M N            consistency proof between the trees of sizes M and N
+  helios ledger rotate-key                 new checkpoint signing key (old checkpoints stay verifiable); give
+                                           witnesses the new key (--log ORIGIN=KEY) first
   helios ledger export FILE                the whole log with its newest (and newest witnessed) checkpoint, for
                                            an auditor: node src/ledger/offline-verifier.mjs FILE checks it alone
 Common options: --http HOST:PORT (default $HELIOS_HTTP or 127.0.0.1:9187)
@@ -79,6 +81,11 @@ export async function ledgerCommand(args: string[]): Promise<void> {
       const [m, n] = more;
       if (!m || !n || !/^\d+$/.test(m) || !/^\d+$/.test(n)) throw new UserError(`helios ledger consistency needs two sizes M N\n${USAGE}`);
       out(`${JSON.stringify(await call(base, 'GET', `/api/v1/ledger/consistency?m=${m}&n=${n}`), null, 2)}\n`);
+      return;
+    }
+    case 'rotate-key': {
+      const r = await call(base, 'POST', '/api/v1/ledger/rotate-key');
+      out(`previous ${r.previous}\nnew      ${r.verifierKey}\n`);
       return;
     }
     case 'export': {

@@ -27,7 +27,7 @@ const control = () => ({ target: { host: testPg.host, port: testPg.port, sslmode
 const cosignerKeys = [0, 1, 2, 3].map((i) => generateCosignerKey(`w${i}.heliosdb.test`));
 const witnesses: (WitnessHandle | undefined)[] = [];
 const ports: number[] = [];
-let logKey: string;
+let logKeys: string[];
 let ledger: LedgerService;
 let http: HttpServer;
 
@@ -35,7 +35,7 @@ async function startW(i: number): Promise<void> {
   witnesses[i] = await startWitness({
     dir: join(dir, `w${i}`),
     cosignerKey: cosignerKeys[i]!.signerKey,
-    logs: [{ origin: ORIGIN, verifierKeys: [logKey] }],
+    logs: [{ origin: ORIGIN, verifierKeys: logKeys }],
     listen: { host: '127.0.0.1', port: ports[i] ?? 0 },
     log: () => {},
   });
@@ -59,7 +59,7 @@ const grow = (n = 3) => {
 beforeAll(async () => {
   await migrate(fx.client);
   // The log's key exists before the witnesses start: they are configured with it.
-  logKey = CheckpointSigner.open(join(dir, 'keys'), ORIGIN).verifierKey;
+  logKeys = [CheckpointSigner.open(join(dir, 'keys'), ORIGIN).verifierKey];
   for (let i = 0; i < 4; i++) await startW(i);
   ledger = new LedgerService({
     control, registry: new Registry(), log: () => {}, keyDir: join(dir, 'keys'), origin: ORIGIN, checkpointMs: 3_600_000,
@@ -153,5 +153,27 @@ describe('checkpoints and witnesses in the sidecar', () => {
     expect(ok.code).toBe(0);
     const tooMany = await run(file, '--witness-quorum', '5');
     expect(tooMany.code).toBe(1);
+  });
+
+  it('rotates the signing key: witnesses refuse the new key until given it, then catch up; old checkpoints still verify', async () => {
+    const res = await fetch(`${http.url}/api/v1/ledger/rotate-key`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    const { previous, verifierKey } = (await res.json()) as { previous: string; verifierKey: string };
+    expect(previous).toBe(logKeys[0]);
+    expect(verifierKey).not.toBe(previous);
+    grow();
+    const cp = await ledger.checkpoint();
+    expect(await stored()).toMatchObject({ size: cp!.size, cosigners: 0, final: false });
+    logKeys = [previous, verifierKey];
+    for (let i = 0; i < 4; i++) {
+      await stopW(i);
+      await startW(i);
+    }
+    expect(await ledger.checkpoint()).toBeNull();
+    expect(await stored()).toMatchObject({ size: cp!.size, cosigners: 4, final: true });
+    const v = await api('/api/v1/ledger/verify');
+    expect(v.body.ok).toBe(true);
+    const actions = await fx.client.query("SELECT convert_from(substring(leaf FROM 10), 'UTF8')::jsonb AS e FROM helios.ledger_entries WHERE kind = 'action'");
+    expect(actions.rows.map((r) => r.e).filter((e) => e.action === 'signing_key_rotated')).toEqual([expect.objectContaining({ previous, verifierKey })]);
   });
 });

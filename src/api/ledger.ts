@@ -80,6 +80,16 @@ export function ledgerRoutes(ledger: () => LedgerService | undefined): Record<st
         { 'content-disposition': 'attachment; filename="ledger-export.txt"' },
       );
     },
+    '/api/v1/ledger/rotate-key': {
+      POST: () => {
+        const l = service();
+        try {
+          return l.rotateKey();
+        } catch (err) {
+          throw new ApiError(409, (err as Error).message);
+        }
+      },
+    },
     '/api/v1/ledger/consistency': (url) =>
       service().withClient(async (c) =>
         proveConsistency(c, intParam(url, 'm', 0, 1, Number.MAX_SAFE_INTEGER), intParam(url, 'n', 0, 1, Number.MAX_SAFE_INTEGER)).catch(proofError),

@@ -258,6 +258,20 @@ export class LedgerService {
     }
   }
 
+  /**
+   * Replaces the checkpoint signing key. Checkpoints signed before stay verifiable with the old
+   * key, which is kept; witnesses refuse the new key's checkpoints until they are given it
+   * (`helios witness --log ORIGIN=NEWKEY`), so give it to them first. Recorded in the ledger.
+   */
+  rotateKey(): { previous: string; verifierKey: string } {
+    if (!this.signer) throw new Error('the ledger is not signing (no signing key opened)');
+    const previous = this.signer.verifierKey;
+    const verifierKey = this.signer.rotate();
+    this.record('action', { action: 'signing_key_rotated', previous, verifierKey, time: new Date().toISOString() });
+    this.o.log('info', 'ledger: checkpoint signing key rotated', { verifierKey });
+    return { previous, verifierKey };
+  }
+
   /** Verifier keys of the checkpoints this ledger signed (current and previous keys). */
   get verifierKeys(): string[] {
     return this.signer?.verifierKeys ?? [];
