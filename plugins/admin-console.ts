@@ -82,8 +82,8 @@ const SHOWS: Record<string, Show> = {
   cdc: async (_p, _o, _c, w) => {
     const s = await cdcStatus(needWebhooks(w));
     return {
-      columns: ['slot', 'publication', 'state', 'checkpoint_lsn', 'transactions', 'events', 'pending_events', 'slot_lag_bytes', 'retained_bytes', 'wal_status', 'alarm', 'last_error'],
-      rows: [[s.slot, s.publication, s.state, s.checkpointLsn, s.transactions, s.events, s.pendingEvents, s.slotState?.lagBytes ?? null, s.slotState?.retainedBytes ?? null, s.slotState?.walStatus ?? null, s.alarm, s.lastError]],
+      columns: ['slot', 'publication', 'keyed_sync', 'state', 'checkpoint_lsn', 'transactions', 'events', 'pending_events', 'slot_lag_bytes', 'retained_bytes', 'wal_status', 'alarm', 'last_error'],
+      rows: [[s.slot, s.publication, s.keyedSync, s.state, s.checkpointLsn, s.transactions, s.events, s.pendingEvents, s.slotState?.lagBytes ?? null, s.slotState?.retainedBytes ?? null, s.slotState?.walStatus ?? null, s.alarm, s.lastError]],
     };
   },
   anomalies: (_p, obs) => ({

@@ -160,7 +160,7 @@ describe('helios proxy', () => {
 
       const client = new pg.Client({ host: conn.hostname, port: Number(conn.port), user: testPg.user, password: testPg.password, database: db.name });
       await client.connect();
-      expect((await client.query('SELECT helios.version() AS v')).rows[0].v).toBe('heliosdb schema 5');
+      expect((await client.query('SELECT helios.version() AS v')).rows[0].v).toBe('heliosdb schema 6');
       await client.end();
 
       writeFileSync(join(cwd, 'helios.json'), JSON.stringify({ plugins: 'none' }));
@@ -370,7 +370,7 @@ describe('helios up', () => {
     const client = new pg.Client({ connectionString: conn });
     await client.connect();
     const { rows } = await client.query("SELECT helios.version() AS v, current_setting('wal_level') AS wal");
-    expect(rows[0]).toEqual({ v: 'heliosdb schema 5', wal: 'logical' });
+    expect(rows[0]).toEqual({ v: 'heliosdb schema 6', wal: 'logical' });
     await client.end();
     expect((await readyz(field(banner, 'http'))).status).toBe(200);
 

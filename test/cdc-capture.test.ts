@@ -1,7 +1,9 @@
 // Change capture against the real server: committed transactions arrive whole and in commit
 // order with stable ids, values as PostgreSQL prints them, unchanged TOAST marked, schema changes
 // mid-stream, a transaction larger than logical_decoding_work_mem, a restart that neither loses
-// nor repeats anything, and the alarm for a lost slot.
+// nor repeats anything, and the alarm for a lost slot. And the publications: tables without a
+// replica identity keep accepting UPDATE and DELETE, tables with one have them captured, also
+// when the identity comes or goes while capture runs.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeCapture, type ChangeSink } from '../src/cdc/capture.ts';
@@ -9,7 +11,7 @@ import { UNCHANGED_TOAST, type CommittedTransaction } from '../src/cdc/event.ts'
 import { parseLsn } from '../src/cdc/lsn.ts';
 import { migrate } from '../src/control-schema.ts';
 import { useFreshDatabase } from './harness/db.ts';
-import { testPg } from './harness/pg.ts';
+import { pgConfig, testPg } from './harness/pg.ts';
 
 const fx = useFreshDatabase('cdc_capture');
 const SLOT = `helios_test_${process.pid}_capture`;
@@ -37,16 +39,27 @@ let sink: RecordingSink;
 let capture: ChangeCapture;
 const logs: string[] = [];
 
-function newCapture(slot = SLOT): ChangeCapture {
+function newCapture(slot = SLOT, publication = 'helios_test_pub', to: ChangeSink = sink): ChangeCapture {
   return new ChangeCapture({
     slot,
-    publication: 'helios_test_pub',
+    publication,
     schemas: ['public'],
     control: () => ({ target: { host: testPg.host, port: testPg.port, sslmode: 'disable' }, user: testPg.user, password: testPg.password, database: fx.db.name }),
-    sinks: [sink],
+    sinks: [to],
     log: (level, msg, fields) => logs.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`),
     slotPollMs: 200,
+    keyedSyncMs: 300,
   });
+}
+
+/** Tables of the keyed publication (as this session sees it, so also inside its open transaction). */
+async function keyedTables(): Promise<string[]> {
+  const { rows } = await fx.client.query("SELECT tablename FROM pg_publication_tables WHERE pubname = 'helios_test_pub_keyed' ORDER BY 1");
+  return rows.map((r) => r.tablename);
+}
+
+function eventsOf(table: string) {
+  return sink.events().filter((e) => e.table === `public.${table}`);
 }
 
 async function until<T>(what: string, f: () => T | undefined | false, ms = 15_000): Promise<T> {
@@ -75,6 +88,8 @@ beforeAll(async () => {
     seen timestamptz, doc jsonb, tags text[], body text)`);
   await fx.client.query('CREATE TABLE full_rows (id int PRIMARY KEY, v text)');
   await fx.client.query('ALTER TABLE full_rows REPLICA IDENTITY FULL');
+  await fx.client.query('CREATE TABLE no_key_before (id int, v text)');
+  await fx.client.query('CREATE TABLE keyed_before (id int PRIMARY KEY, v text)');
   // Out of line and uncompressed above ~2 kB, so an UPDATE that leaves it alone sends pgoutput's 'u'.
   await fx.client.query('ALTER TABLE accounts ALTER COLUMN body SET STORAGE EXTERNAL');
   // Small, so a transaction of a few MB is larger than the walsender may keep in memory (it spills to disk).
@@ -253,5 +268,187 @@ describe('change capture', () => {
     await until('fresh streaming', () => fresh.state === 'streaming');
     await fresh.stop();
     await fx.client.query('SELECT pg_drop_replication_slot($1)', [slot]);
+  });
+});
+
+describe('publications and replica identity', () => {
+  it('publishes through two publications, the keyed one holding exactly the tables with a usable replica identity', async () => {
+    expect(capture.status()).toMatchObject({ publication: 'helios_test_pub', publications: ['helios_test_pub', 'helios_test_pub_keyed'], keyedSync: 'ddl' });
+    const { rows } = await fx.client.query(
+      "SELECT pubname, pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname LIKE 'helios_test_pub%' ORDER BY 1",
+    );
+    expect(rows).toEqual([
+      { pubname: 'helios_test_pub', pubinsert: true, pubupdate: false, pubdelete: false, pubtruncate: true },
+      { pubname: 'helios_test_pub_keyed', pubinsert: false, pubupdate: true, pubdelete: true, pubtruncate: false },
+    ]);
+    const keyed = await keyedTables();
+    expect(keyed).toEqual(expect.arrayContaining(['accounts', 'full_rows', 'keyed_before']));
+    expect(keyed).not.toContain('no_key_before');
+  });
+
+  it('leaves UPDATE and DELETE of tables without a replica identity alone, and captures their inserts and truncates', async () => {
+    // no_key_before exists since before capture started; the others are made now.
+    await fx.client.query('CREATE TABLE no_key_after (id int, v text)');
+    await fx.client.query('CREATE TABLE nothing_ident (id int PRIMARY KEY, v text)');
+    await fx.client.query('ALTER TABLE nothing_ident REPLICA IDENTITY NOTHING');
+    // A deferrable primary key is no replica identity to PostgreSQL.
+    await fx.client.query('CREATE TABLE deferred_key (id int PRIMARY KEY DEFERRABLE, v text)');
+    // Since PostgreSQL 18 neither is an identity that contains a generated column (not published).
+    await fx.client.query('CREATE TABLE generated_full (id int, v text, twice int GENERATED ALWAYS AS (id * 2) STORED)');
+    await fx.client.query('ALTER TABLE generated_full REPLICA IDENTITY FULL');
+    const tables = ['no_key_before', 'no_key_after', 'nothing_ident', 'deferred_key', 'generated_full'];
+    for (const t of tables) {
+      await fx.client.query(`INSERT INTO ${t} (id, v) VALUES (1, 'a')`);
+      await fx.client.query(`UPDATE ${t} SET v = 'b'`);
+      await fx.client.query(`DELETE FROM ${t}`);
+      await fx.client.query(`INSERT INTO ${t} (id, v) VALUES (2, 'c')`);
+    }
+    await fx.client.query('TRUNCATE no_key_after');
+    await until('the truncate', () => eventsOf('no_key_after').some((e) => e.op === 'truncate'));
+    for (const t of tables) {
+      expect(eventsOf(t).map((e) => [e.op, e.new?.id, e.new?.v]), t).toEqual([['insert', 1, 'a'], ['insert', 2, 'c'], ...(t === 'no_key_after' ? [['truncate', undefined, undefined]] : [])]);
+    }
+    // Ordered by table without a key; NOTHING orders by the primary key, read from the catalog.
+    expect(eventsOf('no_key_after')[0]!.key).toEqual({});
+    expect(eventsOf('nothing_ident')[0]!.key).toEqual({ id: 1 });
+    const keyed = await keyedTables();
+    for (const t of tables) expect(keyed).not.toContain(t);
+  });
+
+  it('captures INSERT, UPDATE and DELETE of a table keyed before capture started, each once', async () => {
+    await fx.client.query("INSERT INTO keyed_before VALUES (1, 'a')");
+    await fx.client.query("UPDATE keyed_before SET v = 'b' WHERE id = 1");
+    await fx.client.query('DELETE FROM keyed_before WHERE id = 1');
+    const events = await until('keyed_before changes', () => eventsOf('keyed_before').some((e) => e.op === 'delete') && eventsOf('keyed_before'));
+    expect(events.map((e) => [e.op, e.key])).toEqual([['insert', { id: 1 }], ['update', { id: 1 }], ['delete', { id: 1 }]]);
+  });
+
+  it('captures the first UPDATE of a keyed table created while capture runs: the event trigger adds it in the DDL transaction', async () => {
+    await fx.client.query('CREATE TABLE keyed_after (id int PRIMARY KEY, v text)');
+    await fx.client.query("INSERT INTO keyed_after VALUES (1, 'a')");
+    await fx.client.query("UPDATE keyed_after SET v = 'b' WHERE id = 1");
+    await fx.client.query('BEGIN');
+    await fx.client.query('CREATE TABLE keyed_in_tx (id int PRIMARY KEY, v text)');
+    // Before anything was written to it, inside the transaction that created it.
+    expect(await keyedTables()).toContain('keyed_in_tx');
+    await fx.client.query("INSERT INTO keyed_in_tx VALUES (1, 'a')");
+    await fx.client.query("UPDATE keyed_in_tx SET v = 'b' WHERE id = 1");
+    await fx.client.query('DELETE FROM keyed_in_tx WHERE id = 1');
+    await fx.client.query('COMMIT');
+    await until('keyed_in_tx changes', () => eventsOf('keyed_in_tx').length >= 3);
+    expect(eventsOf('keyed_after').map((e) => [e.op, e.new])).toEqual([['insert', { id: 1, v: 'a' }], ['update', { id: 1, v: 'b' }]]);
+    expect(eventsOf('keyed_in_tx').map((e) => e.op)).toEqual(['insert', 'update', 'delete']);
+  });
+
+  it('captures UPDATEs of a table given REPLICA IDENTITY FULL, from the next periodic sync on when the event triggers are off', async () => {
+    await fx.client.query('CREATE TABLE gains_full (id int, v text)');
+    await fx.client.query("INSERT INTO gains_full VALUES (1, 'a')");
+    await fx.client.query('ALTER EVENT TRIGGER helios_cdc_ddl_end DISABLE');
+    await fx.client.query('ALTER EVENT TRIGGER helios_cdc_sql_drop DISABLE');
+    try {
+      await fx.client.query('ALTER TABLE gains_full REPLICA IDENTITY FULL');
+      expect(await keyedTables()).not.toContain('gains_full');
+      await expect.poll(keyedTables, { timeout: 10_000 }).toContain('gains_full');
+    } finally {
+      await fx.client.query('ALTER EVENT TRIGGER helios_cdc_ddl_end ENABLE');
+      await fx.client.query('ALTER EVENT TRIGGER helios_cdc_sql_drop ENABLE');
+    }
+    await fx.client.query("UPDATE gains_full SET v = 'b' WHERE id = 1");
+    const upd = await until('gains_full update', () => eventsOf('gains_full').find((e) => e.op === 'update'));
+    // The whole old row; no primary key, so ordered by table.
+    expect(upd).toMatchObject({ old: { id: 1, v: 'a' }, new: { id: 1, v: 'b' }, key: {} });
+    expect(logs.some((l) => l.includes('table has a replica identity') && l.includes('public.gains_full'))).toBe(true);
+  });
+
+  it('says at start, in the log and the status, when no event trigger keeps the keyed publication in step', async () => {
+    const slot = `${SLOT}_periodic`;
+    await fx.client.query('ALTER EVENT TRIGGER helios_cdc_ddl_end DISABLE');
+    const other = newCapture(slot, 'helios_test_pub', new RecordingSink());
+    try {
+      other.start();
+      await until('periodic capture streaming', () => other.state === 'streaming');
+      expect(other.status()).toMatchObject({ publications: ['helios_test_pub', 'helios_test_pub_keyed'], keyedSync: 'periodic' });
+      expect(logs.filter((l) => l.startsWith('warn cdc: no DDL event triggers'))).toHaveLength(1);
+    } finally {
+      await fx.client.query('ALTER EVENT TRIGGER helios_cdc_ddl_end ENABLE');
+      await other.stop();
+      await fx.client.query('SELECT pg_drop_replication_slot($1)', [slot]).catch(() => {});
+    }
+  });
+
+  it('keeps UPDATE and DELETE working on a table whose primary key or identity index is dropped', async () => {
+    await fx.client.query('CREATE TABLE loses_key (id int PRIMARY KEY, v text)');
+    await fx.client.query("INSERT INTO loses_key VALUES (1, 'a')");
+    await fx.client.query("UPDATE loses_key SET v = 'b'");
+    await fx.client.query('ALTER TABLE loses_key DROP CONSTRAINT loses_key_pkey');
+    await fx.client.query("UPDATE loses_key SET v = 'c'");
+    await fx.client.query('DELETE FROM loses_key');
+
+    await fx.client.query('CREATE TABLE loses_index (id int NOT NULL, v text)');
+    await fx.client.query('CREATE UNIQUE INDEX loses_index_id ON loses_index (id)');
+    await fx.client.query('ALTER TABLE loses_index REPLICA IDENTITY USING INDEX loses_index_id');
+    expect(await keyedTables()).toContain('loses_index');
+    await fx.client.query("INSERT INTO loses_index VALUES (1, 'a')");
+    await fx.client.query("UPDATE loses_index SET v = 'b'");
+    // The table keeps REPLICA IDENTITY USING INDEX, now naming no index: like NOTHING.
+    await fx.client.query('DROP INDEX loses_index_id');
+    await fx.client.query("UPDATE loses_index SET v = 'c'");
+    await fx.client.query('DELETE FROM loses_index');
+    await fx.client.query("INSERT INTO loses_index VALUES (2, 'd')");
+
+    await until('loses_index marker', () => eventsOf('loses_index').some((e) => e.new?.id === 2));
+    expect(eventsOf('loses_key').map((e) => [e.op, e.new?.v])).toEqual([['insert', 'a'], ['update', 'b']]);
+    expect(eventsOf('loses_index').map((e) => [e.op, e.new?.v])).toEqual([['insert', 'a'], ['update', 'b'], ['insert', 'd']]);
+    const keyed = await keyedTables();
+    expect(keyed).not.toContain('loses_key');
+    expect(keyed).not.toContain('loses_index');
+  });
+
+  it('lets DDL succeed, with a warning, when the keyed publication stays locked, and adds the table at a later sync', async () => {
+    const other = new pg.Client(pgConfig({ database: fx.db.name }));
+    await other.connect();
+    const notices: string[] = [];
+    const onNotice = (n: { message?: string }) => notices.push(n.message ?? '');
+    fx.client.on('notice', onNotice);
+    try {
+      // ALTER PUBLICATION ... DROP TABLE holds the publication's lock until its transaction ends.
+      await other.query('BEGIN');
+      await other.query('ALTER PUBLICATION helios_test_pub_keyed DROP TABLE keyed_before');
+      await fx.client.query('CREATE TABLE while_locked (id int PRIMARY KEY, v text)');
+      expect(notices.find((m) => m.includes('could not add table public.while_locked to publication helios_test_pub_keyed'))).toMatch(/lock timeout/);
+      expect(await keyedTables()).not.toContain('while_locked');
+      await other.query('ROLLBACK');
+    } finally {
+      fx.client.off('notice', onNotice);
+      await other.end();
+    }
+    await expect.poll(keyedTables, { timeout: 10_000 }).toContain('while_locked');
+    await fx.client.query("INSERT INTO while_locked VALUES (1, 'a')");
+    await fx.client.query("UPDATE while_locked SET v = 'b'");
+    await until('while_locked update', () => eventsOf('while_locked').some((e) => e.op === 'update'));
+  });
+
+  it('uses a publication it did not create as it is, naming the tables whose UPDATE and DELETE it makes fail', async () => {
+    const slot = `${SLOT}_foreign`;
+    const own = new RecordingSink();
+    await fx.client.query('CREATE PUBLICATION foreign_pub FOR TABLES IN SCHEMA public');
+    const foreign = newCapture(slot, 'foreign_pub', own);
+    try {
+      foreign.start();
+      await until('foreign capture streaming', () => foreign.state === 'streaming');
+      expect(foreign.status()).toMatchObject({ publications: ['foreign_pub'], keyedSync: 'off' });
+      const warning = logs.find((l) => l.includes('publication foreign_pub, used as it is') && l.includes('publishes UPDATE and DELETE for tables without a replica identity'));
+      expect(warning).toContain('public.no_key_before');
+      expect(warning).toContain('REPLICA IDENTITY FULL');
+      expect(warning).not.toContain('public.accounts');
+      const { rows } = await fx.client.query("SELECT pubname, pubupdate FROM pg_publication WHERE pubname LIKE 'foreign_pub%'");
+      expect(rows).toEqual([{ pubname: 'foreign_pub', pubupdate: true }]);
+    } finally {
+      await foreign.stop();
+      // Until it is gone, UPDATE and DELETE on no_key_before fail.
+      await fx.client.query('DROP PUBLICATION foreign_pub');
+      await fx.client.query('SELECT pg_drop_replication_slot($1)', [slot]).catch(() => {});
+    }
+    await fx.client.query("UPDATE no_key_before SET v = 'still writable'");
   });
 });

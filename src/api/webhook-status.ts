@@ -128,6 +128,8 @@ export async function cdcStatus(service: WebhookService): Promise<CdcStatus> {
     state: service.cdc.enabled ? 'idle' : 'off',
     slot: service.cdc.slot,
     publication: service.cdc.publication,
+    publications: [],
+    keyedSync: null,
     checkpointLsn: null,
     transactions: 0,
     events: 0,

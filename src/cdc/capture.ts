@@ -12,7 +12,7 @@ import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-log
 import { connectControl, controlConfig, type ControlTarget } from '../control-client.ts';
 import { UNCHANGED_TOAST, type ChangeEvent, type CommittedTransaction, type Row } from './event.ts';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
-import { SlotLostError, ensurePublication, prepareSlot, readSlot, type SlotSettings, type SlotState } from './slot.ts';
+import { SlotLostError, ensurePublication, prepareSlot, readSlot, syncKeyedPublication, type Publications, type SlotSettings, type SlotState } from './slot.ts';
 import { valueParser } from './values.ts';
 
 /** A consumer of committed transactions. Its writes share the hand-off transaction with the checkpoint. */
@@ -35,14 +35,28 @@ export interface CaptureOptions extends SlotSettings {
   highWaterEvents?: number;
   /** How often slot lag and wal_status are read. */
   slotPollMs?: number;
+  /** How often the keyed publication is brought in step with the tables' replica identities. */
+  keyedSyncMs?: number;
 }
 
 export type CaptureState = 'stopped' | 'starting' | 'streaming' | 'reconnecting' | 'alarm';
+
+/**
+ * How UPDATE and DELETE reach capture. 'ddl': HeliosDB's keyed publication, kept in step by event
+ * triggers inside each DDL's transaction (and periodically). 'periodic': the same without the
+ * event triggers (they need a superuser), so a table that gains a replica identity publishes its
+ * UPDATE and DELETE from the next sync on. 'off': the configured publication is not HeliosDB's
+ * pair and is used as it is. Null until capture has looked.
+ */
+export type KeyedSync = 'ddl' | 'periodic' | 'off';
 
 export interface CaptureStatus {
   state: CaptureState;
   slot: string;
   publication: string;
+  /** The publications pgoutput decodes (empty until capture has looked). */
+  publications: string[];
+  keyedSync: KeyedSync | null;
   /** Commit end LSN of the last transaction durably handed off; the slot is confirmed up to here. */
   checkpointLsn: string | null;
   transactions: number;
@@ -65,6 +79,13 @@ interface OpenTransaction {
 }
 
 const MAX_RETRY_MS = 30_000;
+/** Table names a warning about tables without replica identity lists before it only counts. */
+const LISTED_TABLES = 20;
+
+function keyedSyncOf(p: Publications): KeyedSync {
+  if (!p.keyed) return 'off';
+  return p.ddlTriggers ? 'ddl' : 'periodic';
+}
 
 /** ISO-8601 with microseconds, from microseconds since the Unix epoch. */
 export function isoMicros(us: bigint): string {
@@ -106,7 +127,14 @@ export class ChangeCapture {
   private alarm: string | null = null;
   private lastError: string | null = null;
   private slotState: SlotState | null = null;
-  /** Primary-key columns of relations whose replica identity does not name the row (FULL, NOTHING). */
+  private publications: Publications | null = null;
+  private publicationsReported = false;
+  private syncTimer: NodeJS.Timeout | null = null;
+  /** A keyed-publication sync is due; it runs when the hand-off connection is free. */
+  private syncWanted = false;
+  /** Sync failures already logged, so a lock that stays taken is not logged every few seconds. */
+  private syncFailures = new Set<string>();
+  /** Primary-key columns (none: ordered by table) of relations whose replica identity does not name the row (FULL, NOTHING). */
   private readonly keyColumns = new Map<number, string[]>();
   private readonly maxBatchEvents: number;
   private readonly highWaterEvents: number;
@@ -125,6 +153,8 @@ export class ChangeCapture {
       state: this.stateValue,
       slot: this.o.slot,
       publication: this.o.publication,
+      publications: this.publications?.names ?? [],
+      keyedSync: this.publications === null ? null : keyedSyncOf(this.publications),
       checkpointLsn: this.checkpoint === null ? null : formatLsn(this.checkpoint),
       transactions: this.counts.transactions,
       events: this.counts.events,
@@ -146,6 +176,8 @@ export class ChangeCapture {
     const poll = this.o.slotPollMs ?? 5000;
     this.slotTimer = setInterval(() => void this.pollSlot(), poll);
     this.slotTimer.unref();
+    this.syncTimer = setInterval(() => this.requestSync(), this.o.keyedSyncMs ?? 2000);
+    this.syncTimer.unref();
   }
 
   async stop(): Promise<void> {
@@ -153,6 +185,8 @@ export class ChangeCapture {
 
     if (this.slotTimer) clearInterval(this.slotTimer);
     this.slotTimer = null;
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    this.syncTimer = null;
     this.retryTimer?.wake();
     await this.service?.stop().catch(() => {});
     await this.running?.catch(() => {});
@@ -213,7 +247,11 @@ export class ChangeCapture {
       });
       this.handoff = client;
     }
-    await ensurePublication(this.handoff, this.o);
+    const publications = await ensurePublication(this.handoff, this.o);
+    this.publications = publications;
+    this.reportPublications(publications);
+    // Tables that gained or lost a replica identity while capture was down.
+    await this.syncKeyed(this.handoff);
     const { checkpoint, created } = await prepareSlot(this.handoff, this.o);
     this.checkpoint = checkpoint;
     if (created) this.o.log('info', 'cdc: created replication slot', { slot: this.o.slot, at: formatLsn(checkpoint) });
@@ -234,7 +272,8 @@ export class ChangeCapture {
       this.lastError = null;
       this.o.log('info', 'cdc: streaming', { slot: this.o.slot, from: formatLsn(checkpoint) });
     });
-    const plugin = new ExactValuesPgoutput({ protoVersion: 1, publicationNames: [this.o.publication] });
+    // pgoutput publishes a change of a table in both publications once, with the union of their operations.
+    const plugin = new ExactValuesPgoutput({ protoVersion: 1, publicationNames: publications.names });
     try {
       await service.subscribe(plugin, this.o.slot, formatLsn(checkpoint));
     } finally {
@@ -271,13 +310,18 @@ export class ChangeCapture {
   /**
    * With REPLICA IDENTITY FULL pgoutput flags every column as part of the key, and with NOTHING
    * none: the row's identity for ordering is then its primary key, read from the catalog (the
-   * stream waits for it, so no row of the relation is built before).
+   * stream waits for it, so no row of the relation is built before). Without a primary key (or
+   * when it cannot be read) the key is empty and the table's changes are ordered as one: the whole
+   * row is no identity, since an UPDATE changes it, and its events would be ordered apart.
    */
   private resolveKey(r: Pgoutput.MessageRelation): Promise<void> | void {
     this.keyColumns.delete(r.relationOid);
     if (r.replicaIdentity !== 'full' && r.replicaIdentity !== 'nothing') return;
     const client = this.handoff;
-    if (!client) return;
+    if (!client) {
+      this.keyColumns.set(r.relationOid, []);
+      return;
+    }
     return client
       .query<{ attname: string }>(
         `SELECT a.attname FROM pg_index i JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) ON true
@@ -287,10 +331,10 @@ export class ChangeCapture {
       )
       .then(
         ({ rows }) => {
-          if (rows.length) this.keyColumns.set(r.relationOid, rows.map((x) => x.attname));
+          this.keyColumns.set(r.relationOid, rows.map((x) => x.attname));
         },
         () => {
-          // Without it, FULL orders by the whole old row and NOTHING by the table: safe, only less parallel.
+          this.keyColumns.set(r.relationOid, []);
         },
       );
   }
@@ -381,7 +425,9 @@ export class ChangeCapture {
       }
       this.readyEvents -= events;
       if (this.readyEvents < this.highWaterEvents / 2) this.releaseWaiters();
+      await this.runWantedSync();
     }
+    await this.runWantedSync();
   }
 
   private async handOff(batch: CommittedTransaction[], events: number): Promise<void> {
@@ -459,6 +505,78 @@ export class ChangeCapture {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
+  }
+
+  /** Logs once per capture what the publications mean for writes and for what is captured. */
+  private reportPublications(p: Publications): void {
+    if (p.created) this.o.log('info', 'cdc: created publications', { publication: this.o.publication, keyed: p.keyed, schemas: this.o.schemas.join(',') });
+    if (p.recreatedKeyed) {
+      this.o.log('warn', 'cdc: the keyed publication was missing and was created again; UPDATE and DELETE committed while it was missing were not captured', { keyed: p.keyed });
+    }
+    if (this.publicationsReported) return;
+    this.publicationsReported = true;
+    if (p.keyed && !p.ddlTriggers) {
+      this.o.log(
+        'warn',
+        'cdc: no DDL event triggers (installing them needs a superuser): a table that gains a replica identity (a new table with a primary key, REPLICA IDENTITY FULL) has its UPDATE and DELETE captured only from the next periodic sync on, and those committed before it are not; a table that loses its identity refuses UPDATE and DELETE until that sync. INSERT and TRUNCATE are always captured',
+        { publication: this.o.publication, keyed: p.keyed, syncMs: this.o.keyedSyncMs ?? 2000, fix: 'SELECT helios.cdc_install_ddl_triggers() as a superuser, once the helios schema belongs to one' },
+      );
+    }
+    if (!p.keyed && p.blocking.length) {
+      const listed = p.blocking.slice(0, LISTED_TABLES).join(', ') + (p.blocking.length > LISTED_TABLES ? `, and ${p.blocking.length - LISTED_TABLES} more` : '');
+      this.o.log(
+        'warn',
+        `cdc: publication ${this.o.publication}, used as it is (HeliosDB did not create it as its publication pair), publishes UPDATE and DELETE for tables without a replica identity, so PostgreSQL refuses UPDATE and DELETE on them: ${listed}`,
+        {
+          publication: this.o.publication,
+          tables: p.blocking.length,
+          fix: `ALTER TABLE ... REPLICA IDENTITY FULL (or add a primary key) on each; or stop HeliosDB, DROP PUBLICATION ${this.o.publication} and start it again: it then creates ${this.o.publication} for INSERT and TRUNCATE and a keyed publication for UPDATE and DELETE of tables with a replica identity (changes committed while no publication exists are not captured)`,
+        },
+      );
+    } else if (!p.keyed) {
+      this.o.log('info', 'cdc: using the existing publication as it is', { publication: this.o.publication });
+    }
+  }
+
+  /** Asks for a keyed-publication sync: now if the hand-off connection is idle, else between hand-offs. */
+  private requestSync(): void {
+    if (!this.publications?.keyed || this.stateValue !== 'streaming' || this.stopping) return;
+    this.syncWanted = true;
+    // The hand-off connection runs one thing at a time; a sync inside a hand-off's transaction would
+    // hold the publication's lock until it commits, and its failure would abort the hand-off.
+    if (this.flushing) return;
+    this.flushing = this.runWantedSync().finally(() => {
+      this.flushing = null;
+      if (this.ready.length) this.scheduleFlush();
+    });
+  }
+
+  private async runWantedSync(): Promise<void> {
+    if (!this.syncWanted) return;
+    this.syncWanted = false;
+    const client = this.handoff;
+    if (client) await this.syncKeyed(client);
+  }
+
+  /** Never throws: what fails is tried again at the next tick. A failure is logged when it first appears, not at every tick. */
+  private async syncKeyed(client: pg.Client): Promise<void> {
+    const keyed = this.publications?.keyed;
+    if (!keyed) return;
+    const failures = new Set<string>();
+    const failed = (what: string, fields: Record<string, unknown>) => {
+      failures.add(what);
+      if (!this.syncFailures.has(what)) this.o.log('warn', 'cdc: could not bring the keyed publication in step; retrying', { keyed, ...fields });
+    };
+    try {
+      for (const c of await syncKeyedPublication(client, this.o.publication)) {
+        if (c.error !== null) failed(`${c.action} ${c.table}: ${c.error}`, { action: c.action, table: c.table, error: c.error });
+        else if (c.action === 'add') this.o.log('info', 'cdc: table has a replica identity; its UPDATE and DELETE are captured', { table: c.table, keyed });
+        else this.o.log('info', 'cdc: table has no usable replica identity; only its INSERT and TRUNCATE are captured', { table: c.table, keyed });
+      }
+    } catch (err) {
+      failed((err as Error).message, { error: (err as Error).message });
+    }
+    this.syncFailures = failures;
   }
 
   private async pollSlot(): Promise<void> {

@@ -29,7 +29,10 @@ export interface ChangeEvent {
   new: Row | null;
   /** update/delete: the old row with REPLICA IDENTITY FULL, else the key columns (null when nothing was sent). */
   old: Row | null;
-  /** The replica identity columns and their values (from new, else old); {} when the table has none. */
+  /**
+   * The replica identity columns and their values (from new, else old); with REPLICA IDENTITY FULL
+   * or NOTHING the primary key. {} when the table has none: its changes are ordered by table.
+   */
   key: Row;
   /** Columns whose new value is an unchanged TOASTed value (see UNCHANGED_TOAST). */
   unchanged: string[];

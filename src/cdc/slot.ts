@@ -1,9 +1,16 @@
-// The publication and the logical replication slot change capture reads, and the durable
+// The publications and the logical replication slot change capture reads, and the durable
 // checkpoint kept beside them in helios.cdc_slots.
+//
+// Two publications, so that capture never makes a user's write fail: PostgreSQL refuses UPDATE
+// and DELETE (SQLSTATE 55000) on a table in a publication that publishes them unless the table
+// has a replica identity. The configured publication covers the schemas for INSERT and TRUNCATE;
+// its keyed publication lists the tables with a usable identity for UPDATE and DELETE, kept in
+// step by helios.cdc_sync_keyed_publication (sql/migrations/0006_cdc_publications.sql).
 //
 // A slot is created only the first time. A slot that HeliosDB consumed before and that is now
 // gone, or whose WAL the server removed (wal_status 'lost'), means changes were lost: that is an
 // alarm and capture stops; recreating the slot silently would skip them.
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts';
 
@@ -42,24 +49,160 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** Creates the publication when absent (an existing one is used as it is). */
-export async function ensurePublication(client: pg.Client, s: SlotSettings): Promise<'created' | 'exists'> {
-  const { rows } = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [s.publication]);
-  if (rows.length) return 'exists';
-  const schemas = [];
-  for (const name of s.schemas) {
-    const found = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [name]);
-    if (found.rows.length) schemas.push(quoteIdent(name));
+/**
+ * The publication that carries UPDATE and DELETE beside `publication`: "<publication>_keyed", or,
+ * when that would pass PostgreSQL's 63-byte limit (longer names are truncated, so two could
+ * collide), a prefix of it with a hash of the whole name.
+ */
+export function keyedPublicationName(publication: string): string {
+  const plain = `${publication}_keyed`;
+  if (plain.length <= 63) return plain;
+  return `${publication.slice(0, 48)}_${createHash('sha256').update(publication).digest('hex').slice(0, 8)}_keyed`;
+}
+
+export interface Publications {
+  /** What pgoutput is given: the publication and, when HeliosDB keeps one, its keyed publication. */
+  names: string[];
+  /** The keyed publication (UPDATE and DELETE of tables with a usable replica identity), or null when the configured publication is used as it is. */
+  keyed: string | null;
+  /** This call created the publication pair. */
+  created: boolean;
+  /** The keyed publication was missing and was created again. */
+  recreatedKeyed: boolean;
+  /** Event triggers keep the keyed publication in step inside each DDL's transaction (installing them needs a superuser). */
+  ddlTriggers: boolean;
+  /**
+   * Only for a publication used as it is: it publishes UPDATE or DELETE for these tables, which
+   * have no usable replica identity, so PostgreSQL refuses UPDATE and DELETE on them.
+   */
+  blocking: string[];
+}
+
+export interface KeyedSyncChange {
+  action: 'add' | 'drop';
+  table: string;
+  /** Why the table could not be added or dropped this time (it is tried again at the next sync). */
+  error: string | null;
+}
+
+interface PublicationRow {
+  pubupdate: boolean;
+  pubdelete: boolean;
+  puballtables: boolean;
+  schemas: number;
+}
+
+async function readPublication(client: pg.Client, name: string): Promise<PublicationRow | undefined> {
+  const { rows } = await client.query<PublicationRow>(
+    `SELECT p.pubupdate, p.pubdelete, p.puballtables,
+            (SELECT count(*)::int FROM pg_publication_namespace pn WHERE pn.pnpubid = p.oid) AS schemas
+     FROM pg_publication p WHERE p.pubname = $1`,
+    [name],
+  );
+  return rows[0];
+}
+
+/**
+ * The keyed publication must list its tables: one that covers whole schemas or all tables would
+ * publish UPDATE and DELETE for tables without identity, the very thing it exists to avoid.
+ */
+async function createKeyed(client: pg.Client, keyed: string): Promise<void> {
+  const existing = await readPublication(client, keyed);
+  if (existing && (existing.puballtables || existing.schemas > 0)) {
+    throw new Error(`publication "${keyed}" exists and covers ${existing.puballtables ? 'all tables' : 'whole schemas'}; HeliosDB needs it to list tables only. Drop it and restart`);
   }
-  if (!schemas.length) throw new Error(`none of the schemas to publish exist: ${s.schemas.join(', ')}`);
-  try {
-    await client.query(`CREATE PUBLICATION ${quoteIdent(s.publication)} FOR TABLES IN SCHEMA ${schemas.join(', ')}`);
-  } catch (err) {
-    // Another sidecar created it first.
-    if ((err as { code?: string }).code !== '42710') throw err;
-    return 'exists';
+  if (existing) await client.query(`ALTER PUBLICATION ${quoteIdent(keyed)} SET (publish = 'update, delete')`);
+  else await client.query(`CREATE PUBLICATION ${quoteIdent(keyed)} WITH (publish = 'update, delete')`);
+}
+
+/** Adds and drops tables of the keyed publication so that it holds exactly those with a usable replica identity. */
+export async function syncKeyedPublication(client: pg.Client, publication: string): Promise<KeyedSyncChange[]> {
+  const { rows } = await client.query<{ action: 'add' | 'drop'; table_name: string; error: string | null }>(
+    'SELECT action, table_name, error FROM helios.cdc_sync_keyed_publication($1)',
+    [publication],
+  );
+  return rows.map((r) => ({ action: r.action, table: r.table_name, error: r.error }));
+}
+
+async function ddlTriggersInstalled(client: pg.Client): Promise<boolean> {
+  const { rows } = await client.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pg_event_trigger WHERE evtname IN ('helios_cdc_ddl_end', 'helios_cdc_sql_drop') AND evtenabled <> 'D'",
+  );
+  return rows[0]!.n === 2;
+}
+
+/** Tables a publication publishes UPDATE or DELETE for although they have no usable replica identity. */
+async function blockingTables(client: pg.Client, publication: string): Promise<string[]> {
+  const { rows } = await client.query<{ t: string }>(
+    `SELECT t.schemaname || '.' || t.tablename AS t
+     FROM pg_publication p JOIN pg_publication_tables t ON t.pubname = p.pubname
+     JOIN pg_namespace n ON n.nspname = t.schemaname JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.tablename
+     WHERE p.pubname = $1 AND (p.pubupdate OR p.pubdelete) AND c.relkind = 'r' AND NOT helios.cdc_replica_identity_usable(c.oid)
+     ORDER BY 1`,
+    [publication],
+  );
+  return rows.map((r) => r.t);
+}
+
+/**
+ * Makes sure the publications change capture decodes exist. When the configured publication is
+ * absent, creates it for the schemas, publishing INSERT and TRUNCATE only, and its keyed
+ * publication, publishing UPDATE and DELETE of the tables that have a usable replica identity
+ * (PostgreSQL refuses UPDATE and DELETE on a table in a publication that publishes them and that
+ * has none). A publication of that name HeliosDB did not create this way is used as it is.
+ */
+export async function ensurePublication(client: pg.Client, s: SlotSettings): Promise<Publications> {
+  const keyedName = keyedPublicationName(s.publication);
+  for (let attempt = 0; ; attempt++) {
+    const base = await readPublication(client, s.publication);
+    const registered = await client.query<{ keyed_publication: string }>('SELECT keyed_publication FROM helios.cdc_publications WHERE publication = $1', [s.publication]);
+    const keyed = registered.rows[0]?.keyed_publication;
+    const ddlTriggers = await ddlTriggersInstalled(client);
+    if (base) {
+      // Ours only while it still publishes no UPDATE or DELETE: one altered since is treated as foreign.
+      if (keyed !== undefined && !base.pubupdate && !base.pubdelete && !base.puballtables) {
+        let recreatedKeyed = false;
+        if (!(await readPublication(client, keyed))) {
+          try {
+            await createKeyed(client, keyed);
+            recreatedKeyed = true;
+          } catch (err) {
+            // Another sidecar recreated it first.
+            const code = (err as { code?: string }).code;
+            if (code !== '42710' && code !== '23505') throw err;
+          }
+        }
+        return { names: [s.publication, keyed], keyed, created: false, recreatedKeyed, ddlTriggers, blocking: [] };
+      }
+      return { names: [s.publication], keyed: null, created: false, recreatedKeyed: false, ddlTriggers, blocking: await blockingTables(client, s.publication) };
+    }
+    const schemas = [];
+    for (const name of s.schemas) {
+      const found = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [name]);
+      if (found.rows.length) schemas.push(quoteIdent(name));
+    }
+    if (!schemas.length) throw new Error(`none of the schemas to publish exist: ${s.schemas.join(', ')}`);
+    // One transaction: another sidecar sees both publications and the registry row, or none.
+    await client.query('BEGIN');
+    try {
+      await client.query(`CREATE PUBLICATION ${quoteIdent(s.publication)} FOR TABLES IN SCHEMA ${schemas.join(', ')} WITH (publish = 'insert, truncate')`);
+      await createKeyed(client, keyedName);
+      await client.query(
+        `INSERT INTO helios.cdc_publications (publication, keyed_publication) VALUES ($1, $2)
+         ON CONFLICT (publication) DO UPDATE SET keyed_publication = EXCLUDED.keyed_publication, created_at = now()`,
+        [s.publication, keyedName],
+      );
+      await syncKeyedPublication(client, s.publication);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      // Another sidecar created it first (42710 once committed, 23505 while it was still in flight): read what it created.
+      const code = (err as { code?: string }).code;
+      if ((code === '42710' || code === '23505') && attempt < 3) continue;
+      throw err;
+    }
+    return { names: [s.publication, keyedName], keyed: keyedName, created: true, recreatedKeyed: false, ddlTriggers, blocking: [] };
   }
-  return 'created';
 }
 
 export async function readSlot(client: pg.Client, slot: string): Promise<SlotState> {
