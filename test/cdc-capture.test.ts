@@ -269,6 +269,27 @@ describe('change capture', () => {
     await fresh.stop();
     await fx.client.query('SELECT pg_drop_replication_slot($1)', [slot]);
   });
+
+  it('stops for good when stopped while still starting: no stream is left running on the slot', async () => {
+    const slot = `${SLOT}_early`;
+    try {
+      // Stopped at different points of the start sequence (connect, publications, slot, stream).
+      for (const ms of [0, 1, 5, 15, 40, 80]) {
+        const c = newCapture(slot);
+        c.start();
+        await new Promise((r) => setTimeout(r, ms));
+        await c.stop();
+        expect(c.state).toBe('stopped');
+        // A walsender lets go of the slot a moment after its client is gone; one that stays is a stream left running.
+        const active = async () => (await fx.client.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot])).rows[0]?.active === true;
+        for (let i = 0; i < 100 && (await active()); i++) await new Promise((r) => setTimeout(r, 50));
+        await new Promise((r) => setTimeout(r, 300));
+        expect(await active(), `a stream is still running after a stop at ${ms} ms`).toBe(false);
+      }
+    } finally {
+      await fx.client.query('SELECT pg_drop_replication_slot($1)', [slot]).catch(() => {});
+    }
+  });
 });
 
 describe('publications and replica identity', () => {

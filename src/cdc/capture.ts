@@ -256,6 +256,8 @@ export class ChangeCapture {
     this.checkpoint = checkpoint;
     if (created) this.o.log('info', 'cdc: created replication slot', { slot: this.o.slot, at: formatLsn(checkpoint) });
     await this.pollSlot();
+    // stop() found no stream to end while this session was still preparing: none may start now.
+    if (this.stopping) return;
     const service = new LogicalReplicationService(
       // DateStyle and TimeZone fix how the walsender prints timestamps in the events.
       { ...controlConfig(target, undefined, 'heliosdb-cdc'), options: '-c datestyle=ISO,YMD -c timezone=UTC -c extra_float_digits=3' },
