@@ -176,13 +176,14 @@ describe('span per statement', () => {
     const { tracing, plugin } = setup({ queryText: 'full' });
     const q = query({ text: "/*app='x'*/ SELECT total FROM orders WHERE id = 42" });
     expect(run(plugin, tracing, q).attributes['db.query.text']).toBe("/*app='x'*/ SELECT total FROM orders WHERE id = 42");
-    const failed = run(plugin, tracing, query({ text: "SELECT 'abc'::int" }), { sqlstate: '22P02', errorMessage: 'invalid input syntax for type integer: "abc"' });
-    expect(failed.status).toEqual({ code: 'ERROR', message: 'invalid input syntax for type integer: "abc"' });
+    // A literal no hex trace or span id can contain.
+    const failed = run(plugin, tracing, query({ text: "SELECT 'secret-xyz'::int" }), { sqlstate: '22P02', errorMessage: 'invalid input syntax for type integer: "secret-xyz"' });
+    expect(failed.status).toEqual({ code: 'ERROR', message: 'invalid input syntax for type integer: "secret-xyz"' });
 
     const normalized = setup();
-    const quiet = run(normalized.plugin, normalized.tracing, query({ text: "SELECT 'abc'::int" }), { sqlstate: '22P02', errorMessage: 'invalid input syntax for type integer: "abc"' });
+    const quiet = run(normalized.plugin, normalized.tracing, query({ text: "SELECT 'secret-xyz'::int" }), { sqlstate: '22P02', errorMessage: 'invalid input syntax for type integer: "secret-xyz"' });
     expect(quiet.status).toEqual({ code: 'ERROR' });
-    expect(JSON.stringify(quiet)).not.toContain('abc');
+    expect(JSON.stringify(quiet)).not.toContain('secret-xyz');
   });
 
   it('omits the application name when the session has none', () => {
