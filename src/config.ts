@@ -52,7 +52,7 @@ export const CONFIG_KEYS = {
   webhookPoll: { flag: 'webhook-poll', env: 'HELIOS_WEBHOOK_POLL', default: '500ms' },
   ledger: { flag: 'ledger', env: 'HELIOS_LEDGER', default: 'on' },
   ledgerOrigin: { flag: 'ledger-origin', env: 'HELIOS_LEDGER_ORIGIN', default: 'heliosdb.local/ledger' },
-  ledgerRows: { flag: 'ledger-rows', env: 'HELIOS_LEDGER_ROWS', default: 'off' },
+  ledgerRows: { flag: 'ledger-rows', env: 'HELIOS_LEDGER_ROWS', default: 'on' },
   ledgerTables: { flag: 'ledger-tables', env: 'HELIOS_LEDGER_TABLES', default: '' },
   ledgerFullText: { flag: 'ledger-full-text', env: 'HELIOS_LEDGER_FULL_TEXT', default: 'off' },
   ledgerCheckpoint: { flag: 'ledger-checkpoint', env: 'HELIOS_LEDGER_CHECKPOINT', default: '10s' },
