@@ -1,6 +1,5 @@
-// `helios budget ...` and `helios cost ...`: talk to a running sidecar's REST API (--http, the
-// same HOST:PORT the sidecar serves on) and print plain tables.
-import { parseArgs } from 'node:util';
+// `helios budget ...` and `helios cost ...`: budgets and spend of a running sidecar, through its REST API.
+import { call, parseApiCommand, table } from './api-cli.ts';
 import { UserError } from './errors.ts';
 
 const USAGE = `Usage:
@@ -12,33 +11,7 @@ const USAGE = `Usage:
 Common options: --http HOST:PORT (default $HELIOS_HTTP or 127.0.0.1:9187)
 `;
 
-/** A plain table with a header rule; shared with the webhook commands. */
-export function table(columns: string[], rows: unknown[][]): string {
-  const cells = rows.map((r) => r.map((v) => (v === null || v === undefined ? '' : String(v))));
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n';
-}
-
 const money = (v: unknown) => (typeof v === 'number' ? v.toFixed(6) : '');
-
-/** One REST call to the running sidecar; a non-2xx answer becomes a UserError with its message. */
-export async function call(base: string, method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<any> {
-  let res: Response;
-  try {
-    res = await fetch(`${base}${path}`, {
-      method,
-      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-  } catch (err) {
-    throw new UserError(`cannot reach HeliosDB at ${base}: ${(err as Error).message} (is it running? pass --http HOST:PORT)`);
-  }
-  const payload = (await res.json().catch(() => ({}))) as { error?: string };
-  if (!res.ok) throw new UserError(`${method} ${path}: ${payload.error ?? `HTTP ${res.status}`}`);
-  return payload;
-}
 
 function printBudgets(budgets: any[]): string {
   return table(
@@ -48,29 +21,9 @@ function printBudgets(budgets: any[]): string {
 }
 
 export async function costCommand(command: 'budget' | 'cost', args: string[]): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        http: { type: 'string' },
-        period: { type: 'string' },
-        action: { type: 'string' },
-        thresholds: { type: 'string' },
-        'statement-limit': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UserError(`${(err as Error).message}\n${USAGE}`);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const base = `http://${values.http ?? process.env.HELIOS_HTTP ?? '127.0.0.1:9187'}`;
+  const parsed = parseApiCommand(args, { period: { type: 'string' }, action: { type: 'string' }, thresholds: { type: 'string' }, 'statement-limit': { type: 'string' } }, USAGE);
+  if (!parsed) return;
+  const { values, positionals, base } = parsed;
   const [sub, ...more] = positionals;
   const out = (s: string) => process.stdout.write(s);
   if (command === 'budget') {

@@ -3,8 +3,7 @@
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parseArgs } from 'node:util';
-import { call, table } from './cost-cli.ts';
+import { call, parseApiCommand, table } from './api-cli.ts';
 import { UserError } from './errors.ts';
 
 const USAGE = `Usage:
@@ -21,22 +20,9 @@ Common options: --http HOST:PORT (default $HELIOS_HTTP or 127.0.0.1:9187)
 `;
 
 export async function ledgerCommand(args: string[]): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { http: { type: 'string' }, size: { type: 'string' }, table: { type: 'string' }, key: { type: 'string' }, lsn: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    throw new UserError(`${(err as Error).message}\n${USAGE}`);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const base = `http://${values.http ?? process.env.HELIOS_HTTP ?? '127.0.0.1:9187'}`;
+  const parsed = parseApiCommand(args, { size: { type: 'string' }, table: { type: 'string' }, key: { type: 'string' }, lsn: { type: 'string' } }, USAGE);
+  if (!parsed) return;
+  const { values, positionals, base } = parsed;
   const [sub = 'status', ...more] = positionals;
   const out = (s: string) => process.stdout.write(s);
   switch (sub) {

@@ -1,7 +1,6 @@
 // `helios webhook ...` and `helios cdc`: manage CDC webhooks of a running sidecar through its
 // REST API (--http, the same HOST:PORT the sidecar serves on) and print plain tables.
-import { parseArgs } from 'node:util';
-import { call, table } from './cost-cli.ts';
+import { call, parseApiCommand, table } from './api-cli.ts';
 import { UserError } from './errors.ts';
 
 const USAGE = `Usage:
@@ -62,37 +61,26 @@ async function waitForBackfill(base: string, name: string, id: string, out: (s: 
 }
 
 export async function webhookCommand(command: 'webhook' | 'cdc', args: string[]): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        http: { type: 'string' },
-        table: { type: 'string', multiple: true },
-        op: { type: 'string', multiple: true },
-        condition: { type: 'string' },
-        secret: { type: 'string' },
-        batch: { type: 'string' },
-        rate: { type: 'string' },
-        'max-attempts': { type: 'string' },
-        'from-lsn': { type: 'string' },
-        'from-time': { type: 'string' },
-        wait: { type: 'boolean' },
-        state: { type: 'string' },
-        limit: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UserError(`${(err as Error).message}\n${USAGE}`);
-  }
-  const { values: v, positionals } = parsed;
-  if (v.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const base = `http://${v.http ?? process.env.HELIOS_HTTP ?? '127.0.0.1:9187'}`;
+  const parsed = parseApiCommand(
+    args,
+    {
+      table: { type: 'string', multiple: true },
+      op: { type: 'string', multiple: true },
+      condition: { type: 'string' },
+      secret: { type: 'string' },
+      batch: { type: 'string' },
+      rate: { type: 'string' },
+      'max-attempts': { type: 'string' },
+      'from-lsn': { type: 'string' },
+      'from-time': { type: 'string' },
+      wait: { type: 'boolean' },
+      state: { type: 'string' },
+      limit: { type: 'string' },
+    },
+    USAGE,
+  );
+  if (!parsed) return;
+  const { values: v, positionals, base } = parsed;
   const out = (s: string) => process.stdout.write(s);
   if (command === 'cdc') {
     out(details(await call(base, 'GET', '/api/v1/cdc')));
