@@ -36,7 +36,7 @@ afterAll(async () => {
 describe('IoMeter', () => {
   it('reads pages per execution from pg_stat_statements deltas when the extension is there', async () => {
     await fx.client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
-    const meter = new IoMeter(connect, () => fx.db.name, { pollMs: 100, sampleEveryMs: 60_000 });
+    const meter = new IoMeter(connect, () => fx.db.name, connect, { pollMs: 100, sampleEveryMs: 60_000 });
     expect(await meter.start()).toBe('pg_stat_statements');
     try {
       const fp = fingerprintSync(SCAN);
@@ -55,7 +55,7 @@ describe('IoMeter', () => {
   });
 
   it('without it, samples EXPLAIN (ANALYZE, BUFFERS) of read-only statements in a rolled-back READ ONLY transaction', async () => {
-    const meter = new IoMeter(connect, () => fx.db.name, { pollMs: 100, sampleEveryMs: 60_000 });
+    const meter = new IoMeter(connect, () => fx.db.name, connect, { pollMs: 100, sampleEveryMs: 60_000 });
     expect(await meter.start()).toBe('explain_analyze');
     const fp = fingerprintSync(SCAN);
     meter.maybeSample(shapeKey(fx.db.name, fp), true, { explainRequest: () => ({ database: fx.db.name, text: SCAN, params: [Buffer.from('b%')], paramFormats: [0] }) });
@@ -67,6 +67,40 @@ describe('IoMeter', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect((await fx.client.query('SELECT count(*)::int AS n FROM pages_t WHERE id = 0')).rows[0].n).toBe(0);
     expect(meter.pagesPerCall(fx.db.name, fingerprintSync(insert))).toBeUndefined();
+  });
+
+  it('samples on a connection of its own, and never again a SELECT that turns out to write', async () => {
+    await fx.client.query('CREATE TABLE IF NOT EXISTS sample_log (at timestamptz)');
+    await fx.client.query(`CREATE OR REPLACE FUNCTION slow_write() RETURNS int LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_sleep(0.3); INSERT INTO sample_log VALUES (now()); RETURN 1; END $$`);
+    const shared = await connect(fx.db.name);
+    const sampler = new Map<string, Promise<pg.Client>>();
+    const meter = new IoMeter(
+      async () => shared,
+      () => fx.db.name,
+      (db) => sampler.get(db) ?? (sampler.set(db, connect(db)), sampler.get(db)!),
+      { pollMs: 100, sampleEveryMs: 0 },
+    );
+    expect(await meter.start()).toBe('explain_analyze');
+    const text = 'SELECT slow_write()';
+    const key = shapeKey(fx.db.name, fingerprintSync(text));
+    const source = { explainRequest: () => ({ database: fx.db.name, text, params: [] }) };
+    expect(meter.maybeSample(key, true, source)).toBe(true);
+    // Work on the shared control connection while the sample's transaction is open and after its
+    // statement failed in it: none of it lands in that transaction.
+    const during: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 8; i++) {
+      during.push(shared.query('SELECT 1'));
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    await expect(Promise.all(during)).resolves.toHaveLength(8);
+    await expect(shared.query('INSERT INTO sample_log VALUES (now())')).resolves.toBeDefined();
+    const sampling = "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'EXPLAIN%slow_write%' AND state <> 'idle'";
+    for (let i = 0; i < 200 && (await fx.client.query(sampling)).rows[0].n > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(meter.maybeSample(key, true, source)).toBe(false);
+    expect(meter.pagesPerCall(fx.db.name, fingerprintSync(text))).toBeUndefined();
+    expect((await fx.client.query('SELECT count(*)::int AS n FROM sample_log')).rows[0].n).toBe(1);
   });
 });
 

@@ -141,6 +141,8 @@ export class CostEngine {
   readonly forecaster: Forecaster;
   readonly io: IoMeter;
   private readonly pool: ControlPool;
+  /** Sampled EXPLAIN ANALYZE runs in a transaction: never on the shared control connections. */
+  private readonly samplePool: ControlPool;
   private readonly tenantOf: TenantOf;
   private readonly reserved = new Map<string, number>();
   private readonly totals = new Map<string, TenantTotals>();
@@ -162,10 +164,11 @@ export class CostEngine {
     this.card = loadRateCard(options.rateCard);
     this.tenantOf = tenantAttribution(options.tenantSources);
     this.pool = createControlPool(sources.control);
+    this.samplePool = createControlPool(sources.control);
     this.estimator = new PlanEstimator(this.pool.connect, DEFAULT_ESTIMATOR_OPTIONS, (key, message) =>
       sources.log('debug', 'cost: EXPLAIN failed; the statement is priced after it runs', { shape: key.split('\0')[2], error: message }),
     );
-    this.io = new IoMeter(this.pool.connect, () => this.controlDatabase());
+    this.io = new IoMeter(this.pool.connect, () => this.controlDatabase(), this.samplePool.connect);
     this.forecaster = new Forecaster(this.spend, this.budgets);
     this.registerMetrics(sources.registry);
   }
@@ -219,7 +222,7 @@ export class CostEngine {
     await this.syncNow();
     await this.listener?.end().catch(() => {});
     this.listener = undefined;
-    await this.pool.close();
+    await Promise.all([this.pool.close(), this.samplePool.close()]);
   }
 
   get ioSource(): IoSource {

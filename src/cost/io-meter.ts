@@ -4,7 +4,11 @@
 //   fingerprinting its normalized text (pg_query's fingerprint ignores constants and $n alike);
 // - otherwise a sample: EXPLAIN (ANALYZE, BUFFERS) of a read-only statement with the
 //   parameters of a real execution, in a READ ONLY transaction that is rolled back, at most
-//   once per shape per sampling interval. Writes are not sampled: their pages stay estimated.
+//   once per shape per sampling interval. Writes are not sampled: their pages stay estimated,
+//   and neither is a SELECT found to write (a volatile function: PostgreSQL refuses it in the
+//   READ ONLY transaction with 25006). Samples run on connections of their own: on a client
+//   shared with other work, queries queued by others would run inside the sample's transaction
+//   (and fail in it once the sampled statement failed).
 import { fingerprintSync } from 'libpg-query';
 import type pg from 'pg';
 import { measuredPages, type ExplainSource } from './explain.ts';
@@ -29,7 +33,12 @@ interface Measure {
   sampling?: boolean;
   /** The plan shape (node types) the last sample was taken under. */
   planShape?: string;
+  /** The statement writes (refused in a READ ONLY transaction): never sampled again. */
+  writes?: boolean;
 }
+
+/** read_only_sql_transaction */
+const SQLSTATE_READ_ONLY = '25006';
 
 interface PgssRow {
   datname: string;
@@ -49,8 +58,11 @@ export class IoMeter {
   polls = 0;
 
   constructor(
+    /** The engine's control connections: pg_stat_statements polls. */
     private readonly connect: (database: string) => Promise<pg.Client>,
     private readonly controlDatabase: () => string | undefined,
+    /** Connections used for samples and nothing else. */
+    private readonly sampler: (database: string) => Promise<pg.Client>,
     readonly options: IoMeterOptions = DEFAULT_IO_METER_OPTIONS,
   ) {}
 
@@ -96,15 +108,17 @@ export class IoMeter {
    * With sampling as the source: measures this read-only execution's pages now and then, and at
    * once when the shape's plan changed (`planShape`, e.g. a new index turned a sequential scan
    * into an index scan): what the old plan read says nothing about the new one.
+   * Returns whether a sample was started.
    */
-  maybeSample(key: string, readOnly: boolean, source: ExplainSource, planShape?: string): void {
-    if (this.source !== 'explain_analyze' || !readOnly) return;
+  maybeSample(key: string, readOnly: boolean, source: ExplainSource, planShape?: string): boolean {
+    if (this.source !== 'explain_analyze' || !readOnly) return false;
     let m = this.measures.get(key);
+    if (m?.writes) return false;
     const now = Date.now();
     const replanned = m !== undefined && planShape !== undefined && m.planShape !== undefined && planShape !== m.planShape;
     // The first sample may run before the shape's first EXPLAIN: it was taken under this plan.
     if (m && m.planShape === undefined) m.planShape = planShape;
-    if (m && (m.sampling || (!replanned && now - m.sampledAt < this.options.sampleEveryMs))) return;
+    if (m && (m.sampling || (!replanned && now - m.sampledAt < this.options.sampleEveryMs))) return false;
     if (!m) {
       m = { pagesPerCall: 0, samples: 0, sampledAt: now };
       this.measures.set(key, m);
@@ -114,16 +128,19 @@ export class IoMeter {
     measure.sampledAt = now;
     measure.planShape = planShape ?? measure.planShape;
     const r = source.explainRequest();
-    this.connect(r.database)
+    this.sampler(r.database)
       .then((c) => measuredPages(c, r))
       .then(
         (pages) => {
           if (replanned) measure.samples = 0;
           this.learn(measure, pages);
         },
-        () => {},
+        (err: { code?: string }) => {
+          if (err?.code === SQLSTATE_READ_ONLY) measure.writes = true;
+        },
       )
       .finally(() => (measure.sampling = false));
+    return true;
   }
 
   private learn(m: Measure, pagesPerCall: number): void {
