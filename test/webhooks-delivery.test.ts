@@ -148,8 +148,10 @@ describe('CDC webhooks', () => {
     expect(rows[0].last_error).toMatch(/max-attempts after 3 attempt/);
     r.setStatus(204);
     await fx.client.query("SELECT helios.replay_dead_letters('flaky')");
-    await until('replayed delivery', () => r.accepted.length === 1);
+    // The receiver answers before the sidecar records the delivery.
+    await until('replayed delivery', async () => r.accepted.length === 1 && (await outboxStates('flaky')).delivered === 1);
     expect(await outboxStates('flaky')).toEqual({ delivered: 1 });
+    expect(r.accepted).toHaveLength(1);
   });
 
   it('holds events while paused and sends them on resume', async () => {
