@@ -281,6 +281,32 @@ describe('change capture', () => {
     await fx.client.query('SELECT pg_drop_replication_slot($1)', [slot]);
   });
 
+  it('stops at once while creating its slot waits for a transaction of another session, and leaves no slot', async () => {
+    const slot = `${SLOT}_waiting`;
+    const other = new pg.Client(pgConfig({ database: fx.db.name }));
+    await other.connect();
+    try {
+      // A transaction with an xid: creating a logical slot waits for it to end.
+      await other.query('BEGIN');
+      await other.query('SELECT txid_current()');
+      const c = newCapture(slot);
+      c.start();
+      const waiting = async () =>
+        (await fx.client.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%pg_create_logical_replication_slot%' AND wait_event_type = 'Lock'")).rows[0].n > 0;
+      for (let i = 0; i < 200 && !(await waiting()); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await waiting()).toBe(true);
+      const stopped = await Promise.race([c.stop().then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still waiting'), 10_000))]);
+      expect(stopped).toBe('stopped');
+      expect(c.state).toBe('stopped');
+      expect(await waiting()).toBe(false);
+      expect((await fx.client.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).rowCount).toBe(0);
+    } finally {
+      await other.query('ROLLBACK').catch(() => {});
+      await other.end().catch(() => {});
+      await fx.client.query('SELECT pg_drop_replication_slot($1)', [slot]).catch(() => {});
+    }
+  });
+
   it('stops for good when stopped while still starting: no stream is left running on the slot', async () => {
     const slot = `${SLOT}_early`;
     try {

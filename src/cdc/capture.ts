@@ -119,6 +119,8 @@ export class ChangeCapture {
   private flushing: Promise<void> | null = null;
   private waiters: (() => void)[] = [];
   private stopping = false;
+  /** The hand-off connection is preparing the slot (creating one may wait on other sessions). */
+  private preparing = false;
   private running: Promise<void> | null = null;
   private slotTimer: NodeJS.Timeout | null = null;
   private retryTimer: { timer: NodeJS.Timeout; wake: () => void } | null = null;
@@ -189,12 +191,34 @@ export class ChangeCapture {
     this.syncTimer = null;
     this.retryTimer?.wake();
     await this.service?.stop().catch(() => {});
+    if (this.preparing) await this.cancelPreparation();
     await this.running?.catch(() => {});
     this.running = null;
     await this.flushing?.catch(() => {});
     await this.handoff?.end().catch(() => {});
     this.handoff = null;
     if (this.stateValue !== 'alarm') this.stateValue = 'stopped';
+  }
+
+  /**
+   * Cancels the statement the hand-off connection runs while a session prepares (a slot being
+   * created, a lock waited for), so stop() does not wait for transactions of other sessions. A
+   * cancelled slot creation leaves no slot behind; nothing was confirmed, so nothing is lost.
+   */
+  private async cancelPreparation(): Promise<void> {
+    const pid = (this.handoff as (pg.Client & { processID?: number }) | null)?.processID;
+    const target = this.o.control();
+    if (!pid || !target) return;
+    try {
+      const c = await connectControl({ ...target });
+      try {
+        await c.query('SELECT pg_cancel_backend($1)', [pid]);
+      } finally {
+        await c.end().catch(() => {});
+      }
+    } catch (err) {
+      this.o.log('debug', 'cdc: could not cancel the slot preparation', { slot: this.o.slot, error: (err as Error).message });
+    }
   }
 
   private async loop(): Promise<void> {
@@ -252,7 +276,22 @@ export class ChangeCapture {
     this.reportPublications(publications);
     // Tables that gained or lost a replica identity while capture was down.
     await this.syncKeyed(this.handoff);
-    const { checkpoint, created } = await prepareSlot(this.handoff, this.o);
+    this.preparing = true;
+    // Creating a slot waits until every transaction open in the cluster has ended.
+    const slow = setTimeout(() => {
+      if (this.preparing) {
+        this.o.log('warn', 'cdc: still preparing the replication slot: creating one waits for every open transaction in the cluster to end (see pg_stat_activity for sessions with a backend_xid, e.g. idle in transaction)', { slot: this.o.slot });
+      }
+    }, 5000);
+    slow.unref();
+    let prepared: Awaited<ReturnType<typeof prepareSlot>>;
+    try {
+      prepared = await prepareSlot(this.handoff, this.o);
+    } finally {
+      this.preparing = false;
+      clearTimeout(slow);
+    }
+    const { checkpoint, created } = prepared;
     this.checkpoint = checkpoint;
     if (created) this.o.log('info', 'cdc: created replication slot', { slot: this.o.slot, at: formatLsn(checkpoint) });
     await this.pollSlot();
